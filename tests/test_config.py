@@ -20,8 +20,8 @@ def test_defaults_are_the_paper_settings() -> None:
 def test_yaml_then_overrides(tmp_path) -> None:
     p = tmp_path / "c.yaml"
     p.write_text("model:\n  head: santoro\n  rpn:\n    resnet_depth: 18\nsolver:\n  base_lr: 0.01\n")
-    cfg = load_config(p, ["model.head=none", "solver.max_steps=7", "solver.warmup_steps=2", "model.relation_layers=[Mixed_3c]",
-                          "solver.base_lr=2e-3"])
+    cfg = load_config(p, ["model.head=none", "solver.max_steps=7", "solver.warmup_steps=2",
+                          "model.relation_layers=[Mixed_3c]", "solver.base_lr=2e-3"])
     assert cfg.model.head == "none"
     assert cfg.model.rpn.resnet_depth == 18
     assert cfg.solver.max_steps == 7
