@@ -1,0 +1,1 @@
+"""Visualisation: drawing boxes and relation heatmaps, report figures, Markdown/HTML reports."""
