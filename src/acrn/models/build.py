@@ -1,0 +1,97 @@
+"""``build_model(cfg) -> (model, criterion, postprocess)``: the only reader of ``cfg.model`` for the detector."""
+
+from __future__ import annotations
+
+import logging
+
+from torch import nn
+
+from acrn.config import Config, ModelConfig
+from acrn.models.action_head import ActorHead, Predictor
+from acrn.models.backbone import TemporalFlatten, build_backbone, build_mixed5, endpoint_shape, freeze_bn
+from acrn.models.detector import ActionDetector, FileActors, GTActors, RPNActors
+from acrn.models.losses import DetectionCriterion
+from acrn.models.postprocess import PostProcess
+from acrn.models.relation import ACRNHead, PairwiseRelation, ResizeConcatHead, SantoroHead, SceneMaps
+from acrn.models.resnet import ResNet, load_torchvision_resnet
+from acrn.models.roi_sampler import ROISampler
+from acrn.models.rpn import AnchorGenerator, RegionProposalNetwork, RPNHead
+
+log = logging.getLogger(__name__)
+
+HEADS = ("none", "resize_concat", "santoro", "acrn")
+ACTORS = ("rpn", "file", "gt")
+
+
+def build_actors(cfg: ModelConfig) -> nn.Module:
+    """Where actor boxes come from: ResNet + RPN on the key frame, a proposals file, or ground truth."""
+    if cfg.actors == "file":
+        return FileActors()
+    if cfg.actors == "gt":
+        return GTActors()
+    if cfg.actors != "rpn":
+        raise ValueError(f"model.actors {cfg.actors!r}: expected one of {', '.join(ACTORS)}")
+    r = cfg.rpn
+    resnet = ResNet(r.resnet_depth, r.resnet_width, num_stages=3)
+    if r.pretrained:
+        ignored = load_torchvision_resnet(resnet, r.pretrained)
+        log.info("actor ResNet-%d: loaded %s (%d keys unused)", r.resnet_depth, r.pretrained, len(ignored))
+    if cfg.freeze_bn:
+        resnet = freeze_bn(resnet)
+    anchors = AnchorGenerator(tuple(r.anchor_sizes), tuple(r.aspect_ratios))
+    rpn = RegionProposalNetwork(anchors, RPNHead(resnet.out_channels, anchors.num_anchors), resnet.stride,
+                                (r.pre_nms_top_n_train, r.pre_nms_top_n_test),
+                                (r.post_nms_top_n_train, r.post_nms_top_n_test), r.nms_thresh, r.min_size)
+    return RPNActors(resnet, rpn)
+
+
+def build_scene_maps(cfg: ModelConfig, channels: dict[str, int], num_frames: int) -> SceneMaps:
+    """Relation feature maps (Table 1c) with their own temporal flattening for endpoints other than Mixed_4f."""
+    flattens = {name: TemporalFlatten(channels[name], endpoint_shape(name, num_frames, 224, 224)[0])
+                for name in cfg.relation_layers if name != "Mixed_4f"}
+    return SceneMaps(cfg.relation_layers, cfg.relation_scales, flattens,
+                     [channels[n] for n in cfg.relation_layers], cfg.relation_grad_mult)
+
+
+def build_head(cfg: ModelConfig, channels: dict[str, int]) -> nn.Module:
+    """The Base-Model head, optionally wrapped by a relation head (sections 3.1, 3.2, 4.2)."""
+    mixed5 = build_mixed5(cfg)
+    actor_head = ActorHead(mixed5)
+    if cfg.head == "none":
+        return actor_head
+    scene_channels = [channels[n] for n in cfg.relation_layers]
+    if cfg.head == "resize_concat":
+        return ResizeConcatHead(actor_head, mixed5.in_channels, scene_channels)
+    g_theta = PairwiseRelation(mixed5.out_channels, scene_channels, mixed5.in_channels)
+    if cfg.head == "santoro":
+        return SantoroHead(actor_head, g_theta, mixed5.out_channels, cfg.relation_grad_mult)
+    if cfg.head == "acrn":
+        # f_phi: its own Mixed_5b/5c, initialised like the action head's (section 4.1), weights not shared.
+        rn_mixed5 = build_mixed5(cfg)
+        rn_mixed5.load_state_dict(mixed5.state_dict())
+        return ACRNHead(actor_head, g_theta, rn_mixed5, cfg.relation_grad_mult)
+    raise ValueError(f"model.head {cfg.head!r}: expected one of {', '.join(HEADS)}")
+
+
+def build_model(cfg: Config) -> tuple[ActionDetector, DetectionCriterion, PostProcess]:
+    """The detector, its criterion and its post-processing from a validated :class:`Config`."""
+    m = cfg.model
+    backbone = build_backbone(m)
+    channels = dict(backbone.channels)
+    c4f = channels["Mixed_4f"]
+    t4f = endpoint_shape("Mixed_4f", cfg.data.num_frames, 224, 224)[0]
+    head = build_head(m, channels)
+    scene = build_scene_maps(m, channels, cfg.data.num_frames) if m.head != "none" else None
+    num_logits = m.num_classes if m.multilabel else m.num_classes + 1
+    predictor = Predictor(head.out_channels, num_logits, m.box_regression, m.dropout)
+    positive_fraction = 1.0 if m.multilabel else m.roi_positive_fraction
+    sampler = ROISampler(m.rois_per_clip, m.roi_fg_iou, positive_fraction,
+                         add_gt=m.add_gt_to_proposals and m.actors != "gt")
+    model = ActionDetector(backbone, TemporalFlatten(c4f, t4f), build_actors(m), scene, head, predictor, sampler,
+                           spatial_scale=1.0 / backbone.strides["Mixed_4f"][1], roi_size=m.roi_size,
+                           sampling_ratio=m.roi_sampling_ratio, multilabel=m.multilabel)
+    rpn = {"fg_iou": m.rpn.fg_iou, "bg_iou": m.rpn.bg_iou, "batch_per_image": m.rpn.batch_per_image,
+           "positive_fraction": m.rpn.positive_fraction}
+    criterion = DetectionCriterion(m.num_classes, m.multilabel, rpn)
+    postprocess = PostProcess(m.multilabel, m.score_thresh, m.detections_per_frame, m.detection_nms)
+    return model, criterion, postprocess
