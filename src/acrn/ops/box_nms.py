@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from acrn.ops import _backend
-from acrn.ops.boxes import box_iou
+from acrn.ops.boxes import box_area
 
 # Boxes per block: the block IoU matrices are BLOCK x BLOCK and BLOCK x (boxes kept so far).
 BLOCK = 1024
@@ -32,8 +32,19 @@ def _check(boxes: Tensor, scores: Tensor, idxs: Tensor | None = None) -> None:
 
 
 def _suppression(a: Tensor, b: Tensor, ga: Tensor | None, gb: Tensor | None, thr: float) -> Tensor:
-    """Tensor[n, m] bool: box a[j] would suppress box b[i] (IoU > thr, same group when groups are given)."""
-    over = box_iou(a, b) > thr
+    """Tensor[n, m] bool: box a[j] would suppress box b[i] (IoU > thr, same group when groups are given).
+
+    The IoU is computed with the very operations of box_iou (so decisions at the threshold agree), but in
+    place: this is the hot loop of NMS and no gradient is needed.
+    """
+    a, b = a[:, None, :], b[None, :, :]
+    w = torch.minimum(a[..., 2], b[..., 2])
+    w.sub_(torch.maximum(a[..., 0], b[..., 0])).clamp_(min=0)
+    h = torch.minimum(a[..., 3], b[..., 3])
+    h.sub_(torch.maximum(a[..., 1], b[..., 1])).clamp_(min=0)
+    inter = w.mul_(h)
+    union = (box_area(a) + box_area(b)).sub_(inter)
+    over = inter.div_(union) > thr
     if ga is not None and gb is not None:
         over &= ga[:, None] == gb[None, :]
     return over

@@ -48,10 +48,11 @@ def box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
     _check_boxes(boxes2, "boxes2")
     area1 = box_area(boxes1)
     area2 = box_area(boxes2)
-    lt = torch.maximum(boxes1[..., :, None, :2], boxes2[..., None, :, :2])  # [..., N, M, 2]
-    rb = torch.minimum(boxes1[..., :, None, 2:], boxes2[..., None, :, 2:])
-    wh = (rb - lt).clamp(min=0)
-    inter = wh[..., 0] * wh[..., 1]
+    a, b = boxes1[..., :, None, :], boxes2[..., None, :, :]  # [..., N, 1, 4], [..., 1, M, 4]
+    # Per axis rather than on [..., N, M, 2] stacks: fewer strided temporaries, several times faster.
+    w = (torch.minimum(a[..., 2], b[..., 2]) - torch.maximum(a[..., 0], b[..., 0])).clamp(min=0)
+    h = (torch.minimum(a[..., 3], b[..., 3]) - torch.maximum(a[..., 1], b[..., 1])).clamp(min=0)
+    inter = w * h
     union = area1[..., :, None] + area2[..., None, :] - inter
     return inter / union
 
