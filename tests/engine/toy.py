@@ -60,10 +60,10 @@ def toy_collate(samples: list[Sample]) -> Batch:
 class ToyDetector(nn.Module):
     """``Batch -> {"logits": Tensor[B, C], "features": Tensor[B, 8, T, H, W]}``."""
 
-    def __init__(self, num_classes: int = C, width: int = 8) -> None:
+    def __init__(self, num_classes: int = C, width: int = 8, dropout: float = 0.2) -> None:
         super().__init__()
         self.conv = nn.Conv3d(3, width, 3, padding=1)
-        self.drop = nn.Dropout(0.2)
+        self.drop = nn.Dropout(dropout)
         self.fc = nn.Linear(width, num_classes)
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
@@ -95,6 +95,6 @@ def toy_postprocess(outputs: dict, batch: Batch) -> list[Detections]:
 def toy_config(out_dir: str, *overrides: str) -> Config:
     base = [f"runtime.out_dir={out_dir}", "runtime.device=cpu", "runtime.tensorboard=false",
             "runtime.progress=false", "runtime.threads=1", "data.num_workers=0", "solver.batch_size=4",
-            "solver.max_steps=12", "solver.warmup_steps=2", "solver.base_lr=0.5", "solver.warmup_start_lr=0.05",
+            "solver.max_steps=12", "solver.warmup_steps=2", "solver.base_lr=0.2", "solver.warmup_start_lr=0.05",
             "solver.final_lr=0.01", "model.num_classes=3", "runtime.log_every=1", "runtime.ckpt_every=4"]
     return load_config(None, base + list(overrides))

@@ -213,7 +213,7 @@ def _loop(cfg: Config, net: nn.Module, model: nn.Module, criterion: Criterion, o
         loss = loss_dict["loss"]
         # One small all-reduce per step so that every rank stops together on a bad loss.
         if any_rank(not bool(torch.isfinite(loss.detach())), info.device):
-            bad = ", ".join(f"{k}={float(v):.4g}" for k, v in loss_dict.items())
+            bad = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in loss_dict.items())
             kept = f"{path} (step {last_saved})" if path.is_file() else "no checkpoint was written yet"
             raise TrainingDiverged(f"step {step}: loss is not finite ({bad}); training stopped, "
                                    f"last good checkpoint kept: {kept}; try a lower solver.base_lr")
