@@ -66,7 +66,7 @@ def nms(boxes: Tensor, scores: Tensor, thr: float, idxs: Tensor | None = None) -
             continue
         keep.append(i)
         for j in order[n + 1 :]:
-            if cl[j] == cl[i] and iou_pair(bl[i], bl[j]) > thr:
+            if not dropped[j] and cl[j] == cl[i] and iou_pair(bl[i], bl[j]) > thr:
                 dropped[j] = True
     return keep
 
