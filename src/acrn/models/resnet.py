@@ -10,6 +10,7 @@ the network is built with ``num_stages=3`` by default and ``layer4`` does not ex
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import torch
@@ -140,8 +141,9 @@ def load_torchvision_resnet(model: ResNet, state: dict[str, Tensor] | str | Path
     if not isinstance(state, dict):
         try:
             state = torch.load(state, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError) as e:
-            raise InputError(f"{source}: cannot read a torchvision ResNet checkpoint ({e})") from None
+        except (OSError, RuntimeError, pickle.UnpicklingError) as e:
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise InputError(f"{source}: cannot read a torchvision ResNet checkpoint ({first})") from None
         if not isinstance(state, dict):
             raise InputError(f"{source}: expected a state dict, got {type(state).__name__}")
     ours = model.state_dict()
