@@ -149,8 +149,11 @@ def log_heatmaps(tb: Any, model: nn.Module, batch: Batch, step: int, max_clips: 
                 flows=None if batch.flows is None else batch.flows[:n],
                 proposals=None if batch.proposals is None else batch.proposals[:n],
                 proposal_scores=None if batch.proposal_scores is None else batch.proposal_scores[:n])
-    with torch.no_grad():
-        maps = model.relation_heatmaps(sub, boxes)  # list of Tensor[R_b, C, h, w]
+    try:
+        with torch.no_grad():
+            maps = model.relation_heatmaps(sub, boxes)  # list of Tensor[R_b, C, h, w]
+    except InputError:  # a model without a relation head has no heatmaps
+        return
     imgs = [m[0].amax(0, keepdim=True).float() for m in maps if m is not None and len(m)]
     if not imgs:
         return
@@ -163,13 +166,14 @@ def log_heatmaps(tb: Any, model: nn.Module, batch: Batch, step: int, max_clips: 
 
 
 def train(cfg: Config, model: nn.Module, criterion: Criterion, train_set: Dataset, collate_fn: Callable,
-          *, evaluate: Evaluator | None = None, resume: bool = False,
-          info: DistInfo | None = None) -> TrainResult:
+          *, evaluate: Evaluator | None = None, resume: bool = False, info: DistInfo | None = None,
+          extra: dict | None = None) -> TrainResult:
     """Train ``model`` for ``cfg.solver.max_steps`` steps; return the final step, checkpoint and metrics.
 
     ``model(batch)`` returns an output dict, ``criterion(outputs, batch)`` a dict of scalar losses with
     the total under ``"loss"``. ``evaluate(model, step)`` (optional) returns a JSON-able metrics dict; it
-    runs every ``cfg.eval.every`` steps and at the end. The caller seeds and builds the model so that
+    runs every ``cfg.eval.every`` steps and at the end. ``extra`` (plain values, e.g. the label map's
+    ``class_ids``/``class_names``) is stored in every checkpoint. The caller seeds and builds the model so that
     every rank starts from the same weights (DDP also broadcasts rank 0's at construction).
     """
     info = info or init_distributed(cfg.runtime.device)
@@ -190,14 +194,14 @@ def train(cfg: Config, model: nn.Module, criterion: Criterion, train_set: Datase
     loader = build_train_loader(cfg, train_set, collate_fn, info, start)
     log = _Logger(cfg, out, info, start)
     try:
-        return _loop(cfg, net, model, criterion, opt, loader, info, log, path, start, evaluate)
+        return _loop(cfg, net, model, criterion, opt, loader, info, log, path, start, evaluate, extra or {})
     finally:
         log.close()
 
 
 def _loop(cfg: Config, net: nn.Module, model: nn.Module, criterion: Criterion, opt: torch.optim.Optimizer,
           loader: DataLoader, info: DistInfo, log: _Logger, path: Path, start: int,
-          evaluate: Evaluator | None) -> TrainResult:
+          evaluate: Evaluator | None, extra: dict) -> TrainResult:
     lr_at = build_schedule(cfg.solver)
     amp = info.device.type == "cuda" and cfg.runtime.amp
     last_saved, losses, metrics, batch = start, {}, {}, None
@@ -207,6 +211,8 @@ def _loop(cfg: Config, net: nn.Module, model: nn.Module, criterion: Criterion, o
         lr = lr_at(step)
         for g in opt.param_groups:
             g["lr"] = lr
+        if batch is None:
+            raise InputError(f"step {step}: every clip of the batch failed to load (data.skip_bad=true skipped them)")
         batch = batch.to(info.device, non_blocking=True)
         with torch.autocast(info.device.type, dtype=torch.bfloat16, enabled=amp):
             loss_dict = criterion(net(batch), batch)
@@ -231,7 +237,7 @@ def _loop(cfg: Config, net: nn.Module, model: nn.Module, criterion: Criterion, o
             log.scalars(done, {**losses, "lr": lr, "clips_per_s": rate}, "train", "metrics.jsonl")
             log.bar.set_postfix(loss=f"{losses['loss']:.4f}", lr=f"{lr:.2e}", clips_s=f"{rate:.1f}")
         if done % cfg.runtime.ckpt_every == 0 or done == cfg.solver.max_steps:
-            _save(path, done, model, opt, cfg, info, {"losses": losses})
+            _save(path, done, model, opt, cfg, info, {**extra, "losses": losses})
             last_saved = done
         if evaluate is not None and ((cfg.eval.every and done % cfg.eval.every == 0) or done == cfg.solver.max_steps):
             metrics = _evaluate(evaluate, model, batch, done, log)
