@@ -1,0 +1,16 @@
+"""The relational benchmark: procedural videos whose relational actions (catch/throw, give/receive,
+follow/lead) can only be told apart by an entity outside the actor's box (paper, Figure 1), written in
+the AVA layout (mp4, frames, CSV, pbtxt, proposals) and as a JHMDB-style ground-truth pickle.
+
+Public API::
+
+    from acrn.synth import generate
+    root = generate("data/synth-demo", preset="demo", seed=0)   # -> Path; reused when already there
+
+See ``acrn.synth.presets`` for the presets and knobs, ``acrn.synth.world`` for the scene rules.
+"""
+
+from acrn.synth.generate import generate, read_meta, video_id
+from acrn.synth.presets import CATALOGUE, PRESETS, Preset, resolve_preset
+
+__all__ = ["generate", "read_meta", "video_id", "CATALOGUE", "PRESETS", "Preset", "resolve_preset"]
