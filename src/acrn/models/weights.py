@@ -375,7 +375,9 @@ def load_mapped(target: nn.Module, mapped: Mapped, source: str, gates_identity: 
     for key, value in mapped.tensors.items():
         src = mapped.origin[key]
         if key not in own:
-            if not key.endswith("num_batches_tracked"):  # absent in frozen BN: nothing to report
+            frozen_bn = key.endswith("num_batches_tracked") and \
+                key.replace("num_batches_tracked", "running_mean") in own  # FrozenBatchNorm has no counter
+            if not frozen_bn:
                 report.unused.append(src)
             continue
         value, how = _adapt(key, src, value, own[key].shape, source)
