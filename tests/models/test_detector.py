@@ -204,3 +204,24 @@ def test_postprocess_maps_boxes_to_original_pixels() -> None:
     torch.testing.assert_close(to_original(boxes, meta, 64), torch.tensor([[72.0, 48.0, 152.0, 128.0]]))
     flipped = to_original(boxes, dict(meta, flipped=True), 64)  # x -> 64 - x before undoing the crop
     torch.testing.assert_close(flipped, torch.tensor([[(34 + 8) / 0.25, 48.0, (54 + 8) / 0.25, 128.0]]))
+
+
+def test_postprocess_threshold_nms_cap_and_heatmaps() -> None:
+    from acrn.models.postprocess import PostProcess
+
+    rois = torch.tensor([[0, 0.0, 0, 20, 20], [0, 1, 1, 21, 21], [0, 40, 40, 60, 60], [0, 30, 0, 50, 20],
+                         [1, 5, 5, 25, 25]])
+    logits = torch.tensor([[3.0, -9], [2.0, -9], [-9, 1.0], [-9, -9], [0.0, 0.0]])
+    heat = torch.arange(5.0)[:, None, None, None].expand(5, 2, 3, 3)
+    out = {"rois": rois, "logits": logits, "box_deltas": None, "roi_scores": torch.tensor([0.9, 0.8, 0.7, 0.6, 0.5]),
+           "rois_per_clip": [4, 1], "heatmaps": heat}
+    batch = make_batch()
+    dets = PostProcess(True, score_thresh=0.1, detections_per_frame=5, nms_thresh=0.5, keep_heatmaps=True)(out, batch)
+    # roi 1 overlaps roi 0 (IoU 0.82) and scores lower -> suppressed; roi 3 is below the threshold
+    torch.testing.assert_close(dets[0].boxes, torch.tensor([[0.0, 0, 40, 40], [80, 80, 120, 120]]))
+    torch.testing.assert_close(dets[0].actor_scores, torch.tensor([0.9, 0.7]))
+    torch.testing.assert_close(dets[0].scores, torch.sigmoid(logits[[0, 2]]))
+    assert dets[0].heatmaps[:, 0, 0, 0].tolist() == [0.0, 2.0] and dets[1].heatmaps.shape == (1, 2, 3, 3)
+    assert dets[0].meta == {"video": "v0", "timestamp": 900, "orig_size": (128, 128)}
+    capped = PostProcess(True, score_thresh=0.0, detections_per_frame=1)(out, batch)
+    assert [len(d) for d in capped] == [1, 1] and capped[0].heatmaps is None

@@ -131,6 +131,7 @@ class ActionDetector(nn.Module):
         """Training: sample ROIs per clip (with labels); test: every proposal, matched for reference."""
         rois, scores, matched, counts = [], [], [], []
         for b, (props, s) in enumerate(zip(actors["proposals"], actors["proposal_scores"])):
+            props, s = props.to(batch.clips.dtype), s.to(batch.clips.dtype)  # file boxes may be float64
             gt = batch.boxes[b].to(props)
             if self.training:
                 props, s, m = self.sampler(props, s, gt)

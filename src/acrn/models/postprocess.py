@@ -6,8 +6,9 @@ actors whose best class score is below ``score_thresh`` are dropped, NMS over ac
 that best score, at most ``detections_per_frame`` kept; boxes mapped back with ``Sample.meta``
 (``input = orig * scale - offset``, then a horizontal flip of the input width if ``flipped``, as
 ``acrn.data.transforms``) and clipped to ``orig_size``. ``actor_scores`` are the ROI scores (RPN
-objectness, proposal-file score, or 1 for ground-truth boxes); ``heatmaps`` ride along when the
-model produced them (ACRN in eval mode).
+objectness, proposal-file score, or 1 for ground-truth boxes). ``heatmaps`` (ACRN in eval mode) are
+attached only with ``keep_heatmaps=True``: at R x C x h x w floats per frame they are for visualisation,
+not for holding a whole evaluation set in memory.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ class PostProcess:
     """``postprocess(outputs, batch) -> list[Detections]`` (one per clip; see the module docstring)."""
 
     def __init__(self, multilabel: bool = True, score_thresh: float = 0.05, detections_per_frame: int = 20,
-                 nms_thresh: float = 0.5) -> None:
+                 nms_thresh: float = 0.5, keep_heatmaps: bool = False) -> None:
         self.multilabel = multilabel
+        self.keep_heatmaps = keep_heatmaps
         self.score_thresh = score_thresh
         self.detections_per_frame = detections_per_frame
         self.nms_thresh = nms_thresh
@@ -56,7 +58,7 @@ class PostProcess:
         if outputs.get("box_deltas") is not None and rois.shape[0]:
             boxes = decode_boxes(outputs["box_deltas"].float(), boxes, BOX_CODER_WEIGHTS)
         counts = outputs["rois_per_clip"]
-        heat = outputs.get("heatmaps")
+        heat = outputs.get("heatmaps") if self.keep_heatmaps else None
         parts = zip(boxes.split(counts), probs.split(counts), outputs["roi_scores"].split(counts),
                     heat.split(counts) if heat is not None else [None] * len(counts))
         dets = []
