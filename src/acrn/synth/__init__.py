@@ -10,7 +10,7 @@ Public API::
 See ``acrn.synth.presets`` for the presets and knobs, ``acrn.synth.world`` for the scene rules.
 """
 
-from acrn.synth.generate import generate, read_meta, video_id
+from acrn.synth.generator import generate, read_meta, video_id
 from acrn.synth.presets import CATALOGUE, PRESETS, Preset, resolve_preset
 
 __all__ = ["generate", "read_meta", "video_id", "CATALOGUE", "PRESETS", "Preset", "resolve_preset"]

@@ -85,7 +85,8 @@ class Preset:
             ("jitter", 0.0 <= self.jitter <= 10.0), ("exclude_prob", 0.0 <= self.exclude_prob <= 0.5),
             ("false_proposals", 0.0 <= self.false_proposals <= 20.0), ("jpeg_quality", 30 <= self.jpeg_quality <= 100),
             ("splits", len(self.splits) == 3 and min(self.splits) >= 0 and abs(sum(self.splits) - 1) < 1e-6),
-            ("actor_weights", len(self.actor_weights) == 3 and min(self.actor_weights) >= 0 and sum(self.actor_weights) > 0),
+            ("actor_weights", len(self.actor_weights) == 3 and min(self.actor_weights) >= 0
+             and sum(self.actor_weights) > 0),
         ]
         for key, ok in checks:
             if not ok:

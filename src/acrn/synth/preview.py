@@ -12,7 +12,7 @@ import numpy as np
 
 from acrn.cli.common import atomic_write_bytes
 from acrn.errors import InputError
-from acrn.synth.generate import read_meta
+from acrn.synth.generator import read_meta
 
 GREEN, YELLOW, WHITE = (60, 230, 60), (0, 230, 255), (255, 255, 255)  # BGR
 

@@ -29,7 +29,9 @@ def video_codec() -> str:
 def write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:
     """Encode ``frames`` (``uint8[T, H, W, 3]`` RGB, even H and W) as H.264/MPEG-4 yuv420p.
 
-    One encoder thread: x264 output is then the same bytes for the same frames.
+    x264 runs with one thread and without the lookahead / macroblock tree: with them its output
+    depended on what the process had encoded before (checked: same frames, different bytes), without
+    them the same frames give the same bytes in any process.
     """
     codec = video_codec()
     with av.open(str(path), "w", format="mp4") as out:
@@ -38,11 +40,16 @@ def write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:
         st.pix_fmt = "yuv420p"
         st.thread_count = 1
         if codec == "libx264":
-            st.options = {"crf": "18", "preset": "veryfast", "threads": "1"}
+            st.options = {"crf": "18", "preset": "veryfast", "threads": "1",
+                          "x264-params": "rc-lookahead=0:mbtree=0"}
         else:
             st.bit_rate = 2_000_000
-        for img in frames:
-            for pkt in st.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")):
+        for i, img in enumerate(frames):
+            # convert to yuv420p ourselves (OpenCV's BT.601 matrix), independent of swscale's settings
+            yuv = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2YUV_I420)
+            frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+            frame.pts = i
+            for pkt in st.encode(frame):
                 out.mux(pkt)
         for pkt in st.encode():
             out.mux(pkt)
