@@ -42,8 +42,12 @@ class _GradMult(torch.autograd.Function):
 
 
 def grad_mult(x: Tensor, m: float) -> Tensor:
-    """Identity in the forward pass; multiplies the incoming gradient by ``m`` in the backward pass."""
-    return x if m == 1.0 else _GradMult.apply(x, m)
+    """Identity in the forward pass; multiplies the incoming gradient by ``m`` in the backward pass.
+
+    Skipped when no gradient can flow (inference, tracing for export), where it would only add a node."""
+    if m == 1.0 or not (torch.is_grad_enabled() and x.requires_grad):
+        return x
+    return _GradMult.apply(x, m)
 
 
 def l2_normalise(x: Tensor, dim: int = 1) -> Tensor:
