@@ -1,0 +1,315 @@
+"""Fast, exact reading of AVA CSV files (ground truth, detections, excluded timestamps).
+
+Rows are ``video_id,timestamp,x1,y1,x2,y2,action_id[,score_or_person_id]`` without header. Numbers are
+parsed vectorised: a field of at most 15 characters made of digits, one optional dot and an optional
+leading sign is decoded as an exact integer mantissa divided by a power of ten, which is the correctly
+rounded double that Python's ``float()`` returns. Anything else (exponents, ``nan``, quotes, CR line ends,
+mixed column counts) goes through a per-row path with Python's own ``csv``/``int``/``float``, so results
+are identical and errors name file, line and rule.
+
+Keyframe keys are int64: ``video_index * 2**40 + 2**39 + t`` with t = integer seconds (2018/2019,
+``int(timestamp)`` as the official ``"%s,%04d"`` key) or microseconds (2020, ``"%s,%.6f"`` key).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from acrn.errors import InputError
+
+CHUNK_BYTES = 1 << 20
+_PAD = 64
+_MAX_DIGITS = 15  # < 2**53: the mantissa is exact in float64
+_POW10_INT = 10 ** np.arange(_MAX_DIGITS + 1, dtype=np.int64)
+KEY_SHIFT = 1 << 40
+KEY_OFFSET = 1 << 39
+COORD_PIXEL_LIMIT = 1.5  # a coordinate beyond [-0.5, 1.5] is "clearly pixels", not normalised
+
+
+@dataclass
+class AvaRows:
+    """Parsed AVA CSV: keys int64[N], boxes float64[N,4] (x1,y1,x2,y2), labels int64[N], scores float64[N]."""
+
+    keys: np.ndarray
+    boxes: np.ndarray
+    labels: np.ndarray
+    scores: np.ndarray
+    empty_keys: np.ndarray  # 2020: keyframes given by video,timestamp-only rows
+    warnings: list[str] = field(default_factory=list)
+
+
+def make_key(video_index, t) -> np.ndarray:
+    return np.asarray(video_index, np.int64) * KEY_SHIFT + KEY_OFFSET + np.asarray(t, np.int64)
+
+
+def key_to_str(key: int, videos: list[str], protocol: str) -> str:
+    v, t = divmod(int(key) - KEY_OFFSET, KEY_SHIFT)
+    if t >= KEY_OFFSET:
+        v, t = v + 1, t - KEY_SHIFT
+    return f"{videos[v]},{t:04d}" if protocol != "2020" else f"{videos[v]},{t / 1e6:.6f}"
+
+
+class _Chunk:
+    """One newline-terminated block of the file as a padded uint8 buffer with a sliding-window view."""
+
+    def __init__(self, data: bytes):
+        self.buf = np.frombuffer(b"\0" * _PAD + data + b"\0" * _PAD, dtype=np.uint8)
+        self.win = np.lib.stride_tricks.as_strided(self.buf, shape=(self.buf.size - _PAD, _PAD), strides=(1, 1))
+
+    def window(self, starts: np.ndarray, width: int) -> np.ndarray:
+        return self.win[starts + _PAD, :width]
+
+
+_VALID = {w: np.arange(w)[None, :] >= (w - np.arange(w + 1))[:, None] for w in (8, 16)}  # [len, w] tail masks
+_M8 = np.uint64(0x00FF00FF00FF00FF)
+_M16 = np.uint64(0x0000FFFF0000FFFF)
+_M32 = np.uint64(0x00000000FFFFFFFF)
+
+
+def _swar8(x: np.ndarray) -> np.ndarray:
+    """Eight digit bytes (values 0..9, first digit in the lowest byte) of each uint64 -> their integer."""
+    x = (x * np.uint64(10) + (x >> np.uint64(8))) & _M8
+    x = (x * np.uint64(100) + (x >> np.uint64(16))) & _M16
+    return (x * np.uint64(10000) + (x >> np.uint64(32))) & _M32
+
+
+def _high_byte(x: np.ndarray) -> np.ndarray:
+    """Index of the highest non-zero byte of each non-zero uint64 (exact via the float exponent)."""
+    return (np.frexp(x.astype(np.float64))[1] - 1) // 8
+
+
+def _parse_numbers(ch: _Chunk, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decode plain decimal fields [start, end). Returns (values float64, ok bool, has_dot bool).
+
+    Fields are read right-aligned into 8 or 16 bytes; digit bytes are combined eight at a time with
+    integer arithmetic (SWAR), the dot counting as a zero digit that is then squeezed out.
+    """
+    n = start.size
+    if n == 0:
+        return np.zeros(0), np.ones(0, bool), np.zeros(0, bool)
+    length = end - start
+    w = 8 if length.max() <= 8 else 16
+    r = ch.window(end - w, w)
+    valid = _VALID[w][np.minimum(length, w)]
+    dig = r - np.uint8(48)
+    isdig = (dig < 10) & valid
+    isdot = (r == 46) & valid
+    cdig = np.bitwise_count(isdig.view(np.uint64)).sum(1, dtype=np.int64)
+    dots = isdot.view(np.uint64)
+    cdot = np.bitwise_count(dots).sum(1, dtype=np.int64)
+    first = ch.buf[start + _PAD]
+    signed = (first == 45) | (first == 43)
+    ok = (cdig + cdot + signed == length) & (cdot <= 1) & (cdig >= 1) & (cdig + cdot <= _MAX_DIGITS) & (length <= w)
+    words = (dig * isdig).view(np.uint64)
+    a = _swar8(words[:, -1]).astype(np.int64)
+    pos = _high_byte(dots[:, -1]) + (w - 8)
+    if w == 16:
+        a += _swar8(words[:, 0]).astype(np.int64) * 100_000_000
+        pos = np.where(dots[:, -1] != 0, pos, _high_byte(dots[:, 0]))
+    frac = np.where(cdot == 1, w - 1 - pos, 0).clip(0, _MAX_DIGITS)
+    p = _POW10_INT[frac]
+    mant = np.where(cdot == 1, (a // (p * 10)) * p + a % p, a)
+    val = mant / p
+    return np.where(first == 45, -val, val), ok, cdot > 0
+
+
+def _uniform_columns(ch: _Chunk, size: int) -> np.ndarray | None:
+    """[n_lines, ncols] separator positions if every line has the same number of fields, else None."""
+    arr = ch.buf[_PAD:_PAD + size]
+    nl = np.flatnonzero(arr == 10)
+    seps = np.flatnonzero((arr == 44) | (arr == 10))
+    if nl.size == 0 or seps.size % nl.size:
+        return None
+    s = seps.reshape(nl.size, -1)
+    return s if s.shape[1] in (2, 7, 8) and np.array_equal(s[:, -1], nl) else None
+
+
+_COLS = ("video_id", "timestamp", "x1", "y1", "x2", "y2", "action_id", "score")
+
+
+class _Reader:
+    """Accumulates parsed rows of one file; every error names the file and the 1-based line."""
+
+    def __init__(self, path: Path, protocol: str, videos: dict[str, int], allow_empty_rows: bool):
+        self.path, self.protocol, self.videos = path, protocol, videos
+        self.allow_empty_rows = allow_empty_rows
+        self.parts: list[tuple] = []
+        self.empty: list[np.ndarray] = []
+
+    def fail(self, line: int, msg: str) -> InputError:
+        return InputError(f"{self.path}:{line}: {msg}")
+
+    def video_index(self, name: str) -> int:
+        return self.videos.setdefault(name, len(self.videos))
+
+    def time_code(self, text: str, line: int) -> int:
+        try:
+            if self.protocol == "2020":
+                value = float(text)
+                if not math.isfinite(value):
+                    raise ValueError
+                return round(value * 1e6)
+            return int(text)
+        except ValueError:
+            rule = "a number of seconds" if self.protocol == "2020" else "integer seconds (e.g. 0902)"
+            raise self.fail(line, f"timestamp must be {rule}, got {text!r}") from None
+
+    def fast_chunk(self, data: bytes, line0: int) -> bool:
+        """Vectorised parse of a uniform chunk; False if it needs the per-row path."""
+        ch = _Chunk(data)
+        s = _uniform_columns(ch, len(data))
+        if s is None or s.shape[1] == 2 or b'"' in data or b"\r" in data:
+            return False
+        n = s.shape[0]
+        starts = np.concatenate([[0], s[:-1, -1] + 1])
+        fstart = np.column_stack([starts, s[:, :-1] + 1])
+        vid = self._videos_fast(ch, starts, s[:, 0])
+        cols, oks = [], []
+        for j in range(1, s.shape[1]):
+            v, ok, dot = _parse_numbers(ch, fstart[:, j], s[:, j])
+            integer = j == 6 or (j == 1 and self.protocol != "2020")
+            cols.append(v)
+            oks.append(ok & ~dot if integer else ok)
+        vals = np.column_stack(cols)
+        for j, ok in enumerate(oks, 1):
+            for i in np.flatnonzero(~ok):  # rare: exponents, nan, spaces, ... -> Python's parsers decide
+                text = data[fstart[i, j]:s[i, j]].decode("utf-8", "replace")
+                vals[i, j - 1] = self.parse_field(j, text, line0 + i)
+        ts = vals[:, 0] if self.protocol != "2020" else np.round(vals[:, 0] * 1e6)
+        score = vals[:, 6] if s.shape[1] == 8 else np.ones(n)
+        self.add(make_key(vid, ts.astype(np.int64)), vals[:, 1:5], vals[:, 5].astype(np.int64), score, line0)
+        return True
+
+    def _videos_fast(self, ch: _Chunk, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        length = ends - starts
+        width = int(length.max())
+        if width > _PAD:
+            names = [bytes(ch.buf[a + _PAD:b + _PAD]).decode("utf-8", "replace") for a, b in zip(starts, ends)]
+            return np.array([self.video_index(x) for x in names], dtype=np.int64)
+        v = np.where(np.arange(width) < length[:, None], ch.window(starts, width), 0)
+        v = np.ascontiguousarray(v).view(f"S{width}").ravel() if width else np.zeros(starts.size, "S1")
+        heads = np.flatnonzero(np.concatenate([[True], v[1:] != v[:-1]]))
+        if heads.size > 4096:  # not grouped by video: map the distinct names instead of the runs
+            names, first, inv = np.unique(v, return_index=True, return_inverse=True)
+            idx = np.zeros(names.size, dtype=np.int64)
+            for i in np.argsort(first):  # indices in order of first appearance, as the per-row path
+                idx[i] = self.video_index(names[i].decode("utf-8", "replace"))
+            return idx[inv.ravel()]
+        idx = np.array([self.video_index(bytes(ch.buf[starts[h] + _PAD:ends[h] + _PAD]).decode("utf-8", "replace"))
+                        for h in heads], dtype=np.int64)
+        return np.repeat(idx, np.diff(np.concatenate([heads, [starts.size]])))
+
+    def parse_field(self, col: int, text: str, line: int) -> float:
+        if col == 1:
+            return self.time_code(text, line) / (1e6 if self.protocol == "2020" else 1)
+        try:
+            return float(int(text)) if col == 6 else float(text)
+        except ValueError:
+            kind = "an integer action id" if col == 6 else "a number"
+            raise self.fail(line, f"column {col + 1} ({_COLS[col]}) must be {kind}, got {text!r}") from None
+
+    def slow_chunk(self, text: str, line0: int) -> None:
+        keys, boxes, labels, scores, empty = [], [], [], [], []
+        for i, row in enumerate(csv.reader(text.splitlines())):
+            line = line0 + i
+            allowed = (2, 7, 8) if self.allow_empty_rows else (7, 8)
+            if len(row) not in allowed:
+                raise self.fail(line, f"expected {' or '.join(map(str, allowed))} comma-separated columns "
+                                      f"(video_id,timestamp,x1,y1,x2,y2,action_id[,score]), got {len(row)}")
+            key = int(make_key(self.video_index(row[0]), self.time_code(row[1], line)))
+            if len(row) == 2:
+                empty.append(key)
+                continue
+            vals = [self.parse_field(j, row[j], line) for j in range(2, len(row))]
+            keys.append(key)
+            boxes.append(vals[:4])
+            labels.append(int(vals[4]))
+            scores.append(vals[5] if len(row) == 8 else 1.0)
+        self.add(np.array(keys, np.int64), np.array(boxes, np.float64).reshape(-1, 4), np.array(labels, np.int64),
+                 np.array(scores, np.float64), line0)
+        self.empty.append(np.array(empty, np.int64))
+
+    def add(self, keys, boxes, labels, scores, line0: int) -> None:
+        bad = ~np.isfinite(scores)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise self.fail(line0 + i, f"score must be a finite number, got {scores[i]}")
+        bad = ~np.isfinite(boxes).all(1) | (np.abs(boxes - 0.5) > COORD_PIXEL_LIMIT - 0.5).any(1)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise self.fail(line0 + i, f"box {boxes[i].tolist()} is not normalised: AVA coordinates are "
+                                       f"fractions of width/height in [0, 1], these look like pixels")
+        self.parts.append((keys, boxes, labels, scores))
+
+
+def read_ava_csv(path: str | Path, protocol: str = "2018", videos: dict[str, int] | None = None,
+                 allow_empty_rows: bool = False) -> AvaRows:
+    """Read an AVA ground-truth or detection CSV. ``videos`` maps video id -> index and is extended in place
+    (share one dict between the ground truth and the detections so their keys agree)."""
+    path = Path(path)
+    videos = {} if videos is None else videos
+    reader = _Reader(path, protocol, videos, allow_empty_rows)
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror})") from None
+    line0, rest, total = 1, b"", 0
+    with f:
+        while True:
+            block = f.read(CHUNK_BYTES)
+            data = rest + block
+            if not block:
+                if data and not data.endswith(b"\n"):
+                    data += b"\n"
+                rest = b""
+            else:
+                cut = data.rfind(b"\n") + 1
+                data, rest = data[:cut], data[cut:]
+            if data:
+                total += len(data)
+                if not reader.fast_chunk(data, line0):
+                    try:
+                        reader.slow_chunk(data.decode("utf-8"), line0)
+                    except UnicodeDecodeError:
+                        raise InputError(f"{path}: not UTF-8 text") from None
+                line0 += data.count(b"\n")
+            if not block:
+                break
+    if total == 0:
+        raise InputError(f"{path}: file is empty (expected AVA CSV rows video_id,timestamp,x1,y1,x2,y2,action_id"
+                         ",...)")
+    return _assemble(reader)
+
+
+def _assemble(reader: _Reader) -> AvaRows:
+    parts = reader.parts
+    cat = [np.concatenate([p[i] for p in parts]) if parts else None for i in range(4)]
+    boxes = cat[1].reshape(-1, 4)
+    warnings = []
+    outside = int(((boxes < 0) | (boxes > 1)).any(1).sum())
+    if outside:
+        warnings.append(f"{reader.path}: {outside} boxes slightly outside [0, 1] are evaluated unclipped (as "
+                        "the official evaluator)")
+    empty = np.concatenate(reader.empty) if reader.empty else np.zeros(0, np.int64)
+    return AvaRows(cat[0], boxes, cat[2], cat[3], empty, warnings)
+
+
+def read_exclusions(path: str | Path, protocol: str, videos: dict[str, int]) -> np.ndarray:
+    """Excluded-timestamps CSV (``video_id,timestamp`` rows) -> int64 keys."""
+    path = Path(path)
+    reader = _Reader(path, protocol, videos, True)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read ({e})") from None
+    keys = []
+    for i, row in enumerate(csv.reader(text.splitlines()), 1):
+        if len(row) != 2:
+            raise reader.fail(i, f"expected 2 columns video_id,timestamp, got {len(row)}")
+        keys.append(int(make_key(reader.video_index(row[0]), reader.time_code(row[1], i))))
+    return np.array(keys, np.int64)
