@@ -225,3 +225,21 @@ def test_postprocess_threshold_nms_cap_and_heatmaps() -> None:
     assert dets[0].meta == {"video": "v0", "timestamp": 900, "orig_size": (128, 128)}
     capped = PostProcess(True, score_thresh=0.0, detections_per_frame=1)(out, batch)
     assert [len(d) for d in capped] == [1, 1] and capped[0].heatmaps is None
+
+
+def test_two_stream_acrn_with_proposals_file() -> None:
+    model, criterion, _ = build_model(tiny_config("model.modality=two_stream", "model.actors=file",
+                                                  "model.relation_layers=[Conv2d_2c_3x3]"))
+    batch = make_batch()
+    props = [torch.tensor([[2.0, 2, 30, 40]], dtype=torch.float64), torch.tensor([[0.0, 0, 20, 20], [9, 9, 41, 45]])]
+    batch = dataclasses.replace(batch, flows=torch.randn(2, 2, 8, 64, 64), proposals=props,
+                                proposal_scores=[torch.tensor([0.7]), torch.tensor([0.2, 0.9])])
+    out = model(batch)  # training: 1 + 2 proposals + 3 gt boxes, fewer than rois_per_clip
+    assert out["rois_per_clip"] == [3, 3] and out["rois"].dtype == torch.float32
+    criterion(out, batch)["loss"].backward()
+    assert model.backbone.flow.Conv2d_1a_7x7.conv.weight.grad.abs().sum() > 0
+    model.eval()
+    with torch.no_grad():
+        out = model(batch)
+    assert out["roi_scores"].tolist() == pytest.approx([0.7, 0.2, 0.9])
+    assert out["roi_matched"].tolist() == [0, -1, 0]
