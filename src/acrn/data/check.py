@@ -17,6 +17,7 @@ from acrn.config import Config
 from acrn.data import ava
 from acrn.data.build import SPLITS, ava_records, build_dataset, dataset_fps, frame_sources, tube_records
 from acrn.data.clips import ClipRecord, FrameSources
+from acrn.data.jhmdb import find_ground_truth, load_ground_truth
 from acrn.data.video import FrameFolder, VideoReader
 from acrn.errors import InputError
 
@@ -48,8 +49,9 @@ def _folder_gaps(folder: Path, pattern: str) -> tuple[int, list[int]]:
     return nums[-1], [i for i in range(1, nums[-1] + 1) if i not in present]
 
 
-def check_source(video: str, recs: list[ClipRecord], sources: FrameSources, cfg: Config, rep: CheckReport) -> None:
-    """Check one video's frames against its key frames."""
+def check_source(video: str, recs: list[ClipRecord], sources: FrameSources, cfg: Config, rep: CheckReport,
+                 expected_frames: int | None = None) -> None:
+    """Check one video's frames against its key frames (and the frame count the annotations give)."""
     kind = cfg.data.dataset
     try:
         src = sources.open(video)
@@ -61,6 +63,8 @@ def check_source(video: str, recs: list[ClipRecord], sources: FrameSources, cfg:
         if gaps:
             show = ", ".join(str(g) for g in gaps[:5]) + (" ..." if len(gaps) > 5 else "")
             rep.errors.append(f"{src.path}: {len(gaps)} missing frame file(s) below number {top}: {show}")
+        if expected_frames is not None and top != expected_frames:
+            rep.warnings.append(f"{src.path}: {top} frames, the ground truth says nframes = {expected_frames}")
         if kind == "ava" and top != ava.SEGMENT_FRAMES:
             rep.warnings.append(f"{src.path}: {top} frames, the annotations assume {ava.SEGMENT_FRAMES:,} "
                                 f"(901 s x {ava.FPS} fps from second 900): key frames will be misaligned")
@@ -119,8 +123,11 @@ def check_dataset(cfg: Config, splits: tuple[str, ...] = ("train", "val"), decod
     if not checked:
         raise InputError(f"{d.root}: no annotations found for splits {', '.join(splits)}")
     rep.videos = len(by_video)
+    nframes = {}
+    if d.dataset in ("jhmdb", "ucf24"):
+        nframes = load_ground_truth(find_ground_truth(Path(d.root), d.dataset)).nframes
     for video, recs in _progress(sorted(by_video.items()), progress, "videos"):
-        check_source(video, recs, sources, cfg, rep)
+        check_source(video, recs, sources, cfg, rep, nframes.get(video))
     if decode:
         for split in checked:
             ds = build_dataset(cfg, split, train=False)
