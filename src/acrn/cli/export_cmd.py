@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         clip, boxes = example_inputs(cfg.data.num_frames, size, num_boxes=5)
         with torch.no_grad():
             ref = module(clip, boxes)
-        got = run_onnx(args.out, clip, boxes) if args.format == "onnx" else torch.jit.load(args.out)(clip, boxes)
+            got = run_onnx(args.out, clip, boxes) if args.format == "onnx" else torch.jit.load(args.out)(clip, boxes)
         report["max_abs_diff"] = max(float((torch.as_tensor(g) - r).abs().max()) for g, r in zip(got, ref))
     print(json.dumps(report))
     return 0

@@ -119,7 +119,7 @@ def draw_keyframe(img: np.ndarray, d: Detections | None, tubes: list[int], class
     """Boxes with ``#tube label score`` and the top actor's top-action relation heatmap."""
     if d is None or not len(d):
         return img
-    best = d.scores.max(1)
+    best = d.scores.max(1).values
     top_actor = int(torch.argmax(best * d.actor_scores.clamp_min(1e-6)))
     if d.heatmaps is not None:
         top_class = int(torch.argmax(d.scores[top_actor]))

@@ -14,6 +14,9 @@ Outputs: ``scores`` ``Tensor[R, C]`` (sigmoid or softmax without background), ``
 
 from __future__ import annotations
 
+import builtins
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -67,15 +70,17 @@ def example_inputs(num_frames: int, size: tuple[int, int], num_boxes: int = 3) -
 
 
 def export_onnx(module: ExportedDetector, path: str | Path, inputs: tuple[Tensor, Tensor], opset: int = 18) -> Path:
-    """Write ONNX with a dynamic number of boxes (``R``); written to a temporary name, then renamed."""
+    """Write ONNX (``torch.export`` based exporter, needs onnxscript) with a dynamic number of boxes ``R``;
+    the clip size is fixed to the example's. Written to a temporary name, then renamed. The optimisation
+    pass is needed: without it onnxruntime 1.32 rejects the Conv3d bias layout the exporter emits."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         torch.onnx.export(module, inputs, str(tmp), input_names=["clip", "boxes"],
                           output_names=["scores", "refined_boxes", "heatmaps"], opset_version=opset,
-                          dynamic_axes={"boxes": {0: "R"}, "scores": {0: "R"}, "refined_boxes": {0: "R"},
-                                        "heatmaps": {0: "R"}}, dynamo=False)
+                          dynamic_shapes={"clip": None, "boxes": {0: torch.export.Dim("R", min=1, max=4096)}},
+                          dynamo=True, optimize=True, verbose=False)
         tmp.replace(path)
     except Exception as e:
         tmp.unlink(missing_ok=True)
@@ -83,12 +88,26 @@ def export_onnx(module: ExportedDetector, path: str | Path, inputs: tuple[Tensor
     return path
 
 
+@contextmanager
+def _int_sizes_for_tracing() -> Iterator[None]:
+    """Under ``torch.jit.trace`` tensor sizes are tensors, and ``round(size * scale)`` in the scene-map resize
+    (acrn.models.relation) has no ``__round__`` for them; round through ``float`` instead, which bakes the map
+    size of the traced input into the graph (the export is for a fixed clip size anyway)."""
+    from acrn.models import relation
+
+    relation.round = lambda v, *nd: builtins.round(float(v), *nd)
+    try:
+        yield
+    finally:
+        del relation.round
+
+
 def export_torchscript(module: ExportedDetector, path: str | Path, inputs: tuple[Tensor, Tensor]) -> Path:
     """Write a traced TorchScript module (``torch.jit.load`` it anywhere libtorch runs)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    with torch.no_grad():
+    with torch.no_grad(), _int_sizes_for_tracing():
         traced = torch.jit.trace(module, inputs, check_trace=False)
     traced.save(str(tmp))
     tmp.replace(path)
