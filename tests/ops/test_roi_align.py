@@ -107,11 +107,27 @@ def test_boxes_outside_the_map():
     assert roi_align(x, torch.tensor([[0, -1.0, -1, 0, 0]], dtype=torch.float64), **one).item() == 1.0
     # Sample at (3.5, 3.5) in (H-1, H]: clamped to the last pixel.
     assert roi_align(x, torch.tensor([[0, 3.0, 3, 4, 4]], dtype=torch.float64), **one).item() == 16.0
+    # Exactly at -1 and at H still count (torchvision tests y < -1 and y > H); just beyond gives 0.
+    assert roi_align(x, torch.tensor([[0, -1.5, -1.5, -0.5, -0.5]], dtype=torch.float64), **one).item() == 1.0
+    assert roi_align(x, torch.tensor([[0, 3.5, 3.5, 4.5, 4.5]], dtype=torch.float64), **one).item() == 16.0
+    assert roi_align(x, torch.tensor([[0, -1.75, 0, -0.25, 1]], dtype=torch.float64), **one).item() == 0.0
+    assert roi_align(x, torch.tensor([[0, 0.0, 3.75, 1, 4.25]], dtype=torch.float64), **one).item() == 0.0
     # Partly outside: 2 samples per axis at -0.75 (clamped to 0) and 0.75 on a 4 px ramp in x.
     out = roi_align(x, torch.tensor([[0, -1.5, 0, 1.5, 1]], dtype=torch.float64), 1, sampling_ratio=2)
     ys = [0.25, 0.75]
     want = sum(4 * y + xx + 1 for y in ys for xx in (0.0, 0.75)) / 4
     assert out.item() == pytest.approx(want)
+
+
+def test_degenerate_box_with_adaptive_grid_is_zero():
+    """aligned=True keeps a zero-height ROI; ceil(0 / oh) = 0 samples, and torchvision returns 0 there."""
+    x = torch.randn(1, 2, 6, 6, dtype=torch.float64) + 5
+    rois = torch.tensor([[0, 1.0, 2, 4, 2], [0, 1.0, 2, 4, 5]], dtype=torch.float64)
+    out = roi_align(x, rois, 2, sampling_ratio=0, aligned=True)
+    assert (out[0] == 0).all() and (out[1] != 0).all()
+    torch.testing.assert_close(out, ref.roi_align(x, rois, (2, 2), 1.0, 0, True))
+    # Without aligned, the ROI is widened to 1 pixel and sampled normally.
+    assert (roi_align(x, rois, 2, sampling_ratio=0, aligned=False)[0] != 0).all()
 
 
 @pytest.mark.parametrize("five_d", [False, True])
