@@ -9,7 +9,7 @@ from acrn.synth.presets import CROP_AMBIGUOUS_S, resolve_preset
 from acrn.synth.render import render
 from acrn.synth.world import simulate
 
-CROP = 8  # crop side after resizing
+CROP = 12  # crop side after resizing
 # the session fixture's knobs: more key frames and excluded key frames than the tiny preset
 TINY_KNOBS = {"videos": 8, "seconds": 5, "exclude_prob": 0.15}
 
@@ -43,7 +43,8 @@ def crop_features(frames: np.ndarray, boxes: np.ndarray, idx: np.ndarray, key_bo
     h = max(key_box[3] - key_box[1], 1.0)
     motion = (boxes[idx] - key_box) / h  # [T, 4]
     return np.concatenate([gray.ravel(), seq.mean(0).ravel(), seq.std(0).ravel(),
-                           np.abs(np.diff(gray, axis=0)).mean(0).ravel(), motion.ravel(), [h / frames.shape[1]]])
+                           np.abs(np.diff(gray, axis=0)).mean(0).ravel(), motion.ravel(),
+                           [h / frames.shape[1], (key_box[2] - key_box[0]) / h]])
 
 
 def actor_samples(data, classes: tuple[str, ...], attr: str = "pose"):
@@ -111,7 +112,7 @@ def ridge_fit_predict(xtr, ytr, xte, n_classes: int, lam: float = 10.0) -> np.nd
 
 def grouped_cv_accuracy(x, y, groups, n_classes: int, folds: int = 4, lam: float = 10.0) -> tuple[float, int]:
     """Held-out accuracy with whole videos held out (k-fold over videos); returns (accuracy, n)."""
-    fold = groups % folds
+    fold = np.unique(groups, return_inverse=True)[1] % folds  # video ranks, not ids (ids cycle pair types)
     correct = 0
     for f in range(folds):
         tr, te = fold != f, fold == f

@@ -160,7 +160,7 @@ class _Builder:
         """
         recv, send, kind = GROUPS[group]
         w, p, rng = self.p.width, self.p, self.rng
-        dist = rng.uniform(0.55, 0.72) * w if kind == "ball" else rng.uniform(0.4, 0.5) * w
+        dist = rng.uniform(0.55, 0.72) * w if kind == "ball" else rng.uniform(0.46, 0.56) * w
         xa = self._free_x(layer, dist)
         yg = self.ground(layer)
         phi = rng.uniform(-PHASE_JITTER_S, PHASE_JITTER_S)
@@ -185,7 +185,9 @@ class _Builder:
             c0, c1 = contacts[k[i]], contacts[k[i] + 1]
             a, b = holder[k[i]], holder[k[i] + 1]
             dt0, dt1 = self.s[i] - c0, c1 - self.s[i]
-            u = np.clip((dt0 - HOLD_S) / (LEG_S - 2 * HOLD_S), 0.0, 1.0)
+            x = np.clip((dt0 - HOLD_S) / (LEG_S - 2 * HOLD_S), 0.0, 1.0)
+            # quick off the hand and into the other, slower mid-way: the object clears the boxes early
+            u = x + 0.6 * np.sin(2 * np.pi * x) / (2 * np.pi)
             pos[i] = rest[a] + u * (rest[b] - rest[a]) - np.array([0.0, 4 * apex * u * (1 - u)])
             if min(dt0, dt1) >= LABEL_MARGIN_S:
                 members[a].rel[i], members[b].rel[i] = send, recv
