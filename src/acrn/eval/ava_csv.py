@@ -165,14 +165,13 @@ class _Reader:
         s = _uniform_columns(ch, len(data))
         if s is None or s.shape[1] == 2 or b'"' in data or b"\r" in data:
             return False
-        n = s.shape[0]
         starts = np.concatenate([[0], s[:-1, -1] + 1])
         fstart = np.column_stack([starts, s[:, :-1] + 1])
         vid = self._videos_fast(ch, starts, s[:, 0])
         cols, oks = [], []
         for j in range(1, s.shape[1]):
             v, ok, dot = _parse_numbers(ch, fstart[:, j], s[:, j])
-            integer = j == 6 or (j == 1 and self.protocol != "2020")
+            integer = self.is_int_col(j)
             cols.append(v)
             oks.append(ok & ~dot if integer else ok)
         vals = np.column_stack(cols)
@@ -180,10 +179,17 @@ class _Reader:
             for i in np.flatnonzero(~ok):  # rare: exponents, nan, spaces, ... -> Python's parsers decide
                 text = data[fstart[i, j]:s[i, j]].decode("utf-8", "replace")
                 vals[i, j - 1] = self.parse_field(j, text, line0 + i)
-        ts = vals[:, 0] if self.protocol != "2020" else np.round(vals[:, 0] * 1e6)
-        score = vals[:, 6] if s.shape[1] == 8 else np.ones(n)
-        self.add(make_key(vid, ts.astype(np.int64)), vals[:, 1:5], vals[:, 5].astype(np.int64), score, line0)
+        self.emit(vid, vals, line0)
         return True
+
+    def is_int_col(self, j: int) -> bool:
+        return j == 6 or (j == 1 and self.protocol != "2020")
+
+    def emit(self, vid: np.ndarray, vals: np.ndarray, line0: int) -> None:
+        """Store one parsed chunk: vid int[n] video indices, vals float64[n, ncols - 1] numeric columns."""
+        ts = vals[:, 0] if self.protocol != "2020" else np.round(vals[:, 0] * 1e6)
+        score = vals[:, 6] if vals.shape[1] == 7 else np.ones(vals.shape[0])
+        self.add(make_key(vid, ts.astype(np.int64)), vals[:, 1:5], vals[:, 5].astype(np.int64), score, line0)
 
     def _videos_fast(self, ch: _Chunk, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
         length = ends - starts
@@ -252,14 +258,25 @@ def read_ava_csv(path: str | Path, protocol: str = "2018", videos: dict[str, int
     """Read an AVA ground-truth or detection CSV. ``videos`` maps video id -> index and is extended in place
     (share one dict between the ground truth and the detections so their keys agree)."""
     path = Path(path)
-    videos = {} if videos is None else videos
-    reader = _Reader(path, protocol, videos, allow_empty_rows)
+    reader = _Reader(path, protocol, {} if videos is None else videos, allow_empty_rows)
+    run_reader(reader, path)
+    return _assemble(reader)
+
+
+def run_reader(reader: _Reader, path: Path, skip_header: bytes | None = None) -> None:
+    """Feed the file to ``reader`` in newline-aligned chunks (fast path, else per-row path per chunk)."""
     try:
         f = open(path, "rb")
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e.strerror})") from None
     line0, rest, total = 1, b"", 0
     with f:
+        if skip_header is not None:
+            first = f.readline()
+            if not first.startswith(skip_header):
+                raise InputError(f"{path}:1: expected the header {skip_header.decode()}..., got "
+                                 f"{first[:60].decode('utf-8', 'replace').strip()!r}")
+            line0 = 2
         while True:
             block = f.read(CHUNK_BYTES)
             data = rest + block
@@ -281,9 +298,7 @@ def read_ava_csv(path: str | Path, protocol: str = "2018", videos: dict[str, int
             if not block:
                 break
     if total == 0:
-        raise InputError(f"{path}: file is empty (expected AVA CSV rows video_id,timestamp,x1,y1,x2,y2,action_id"
-                         ",...)")
-    return _assemble(reader)
+        raise InputError(f"{path}: file is empty (no data rows)")
 
 
 def _assemble(reader: _Reader) -> AvaRows:
