@@ -40,6 +40,8 @@ def _source_dataset(args: argparse.Namespace, cfg, extra: dict):
     if src.is_dir() and ((src / "meta.json").is_file() or (src / "annotations").is_dir()):
         apply_overrides(cfg, [f"data.root={src}"])
         return build_dataset(cfg, args.split, train=False)
+    if args.every != int(args.every):
+        raise InputError(f"--every {args.every}: proposals files key frames by whole seconds; use an integer")
     videos = [src] if src.is_file() else sorted(p for p in src.glob("*") if p.suffix.lower() in VIDEO_EXTS)
     if not videos:
         raise InputError(f"{src}: no videos ({', '.join(VIDEO_EXTS)}) and not a dataset folder")

@@ -1,6 +1,6 @@
 """``acrn detect``: action detection on a user's own videos.
 
-Per video: key frames every ``every`` seconds (``t = every/2, 3 every/2, ...``) -> the detector ->
+Per video: key frames every ``every`` seconds (``t = 0, every, 2 every, ...``) -> the detector ->
 ``<stem>.csv`` (AVA detection rows, one per box and class), ``<stem>.json`` (per key frame: boxes in
 pixels, tube id, actor score, top labels with scores) and ``<stem>.mp4``: the video with boxes, top
 labels and the relation heatmap of the top action of the most confident actor overlaid (paper

@@ -76,10 +76,11 @@ def _cpu(d: Detections) -> Detections:
 
 
 def keyframe_times(duration: float, every: float) -> list[float]:
-    """Key-frame times ``every/2, every/2 + every, ...`` strictly inside ``[0, duration)`` (seconds)."""
+    """Key-frame times ``0, every, 2 every, ...`` inside ``[0, duration)`` (seconds); with ``every = 1``
+    these are AVA's whole-second key frames, so proposals files written for them key as ``"video,%04d"``."""
     if every <= 0:
         raise InputError(f"--every must be > 0 seconds, got {every}")
-    times = np.arange(every / 2, duration, every)
+    times = np.arange(0.0, duration, every)
     return [round(float(t), 6) for t in times]
 
 
