@@ -7,7 +7,8 @@ ResNet-18 at width 0.25) and each head, with 8 actors per clip:
 * ``forward_backward_ms``: train-mode forward on 8 sampled ROIs + criterion + backward;
 * ``*_cpu_ms``: the same, as process CPU time (with one thread, unaffected by other jobs on a shared machine);
 * ``gflops``: eval forward, FlopCounterMode (2 x multiply-accumulates of conv/linear/matmul);
-* ``*_ratio``: the head's figure divided by the Base-Model's from the same run.
+* ``*_ratio``: the head's figure divided by the Base-Model's from the same run;
+* ``g_theta``: the ACRN pairwise layer computed by broadcasting vs by tiling + concatenation (Figure 3b).
 
 Medians over ``--repeats``, heads measured round-robin after one warm-up each. Prints JSON to stdout. Usage:
 ``python benchmarks/bench_detector.py [--repeats 3] [--threads 1] [--settings paper demo] [--device cpu]``
@@ -109,6 +110,34 @@ def bench_setting(setting: dict, heads: list[str], repeats: int, device: str) ->
     return {h: run.result() for h, run in runs.items()}
 
 
+def bench_g_theta(repeats: int) -> dict:
+    """g_theta at the paper's size (8 actors, Mixed_4f 14 x 14, 1024 + 4 + 832 + 2 -> 832): broadcast vs tiled."""
+    from acrn.models.relation import PairwiseRelation
+
+    torch.manual_seed(0)
+    rel = PairwiseRelation(1024, [832], 832)
+    f_a, boxes, bidx = torch.rand(ACTORS, 1024), torch.rand(ACTORS, 4), torch.zeros(ACTORS, dtype=torch.long)
+    scene = [torch.rand(1, 832, 14, 14)]
+    out = {}
+    with torch.no_grad():
+        for name, fn in (("broadcast", rel.forward), ("tiled", rel.forward_tiled)):
+            fn(f_a, boxes, bidx, scene)
+            times = []
+            for _ in range(max(repeats, 5)):
+                c0 = time.process_time()
+                fn(f_a, boxes, bidx, scene)
+                times.append((time.process_time() - c0) * 1000)
+            out[name + "_cpu_ms"] = round(statistics.median(times), 2)
+        with FlopCounterMode(display=False) as fast:
+            rel.forward(f_a, boxes, bidx, scene)
+        with FlopCounterMode(display=False) as slow:
+            rel.forward_tiled(f_a, boxes, bidx, scene)
+    out["broadcast_gflops"] = round(fast.get_total_flops() / 1e9, 4)
+    out["tiled_gflops"] = round(slow.get_total_flops() / 1e9, 4)
+    out["speedup"] = round(out["tiled_cpu_ms"] / out["broadcast_cpu_ms"], 2)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -134,6 +163,7 @@ def main() -> None:
                     r[key.replace("_ms", "") + "_ratio"] = round(r[key] / base[key], 3)
         report["settings"][name] = {"input": [s["frames"], s["size"], s["size"]], "width": s["width"],
                                     "resnet": list(s["resnet"]), "heads": heads}
+    report["g_theta"] = bench_g_theta(args.repeats)
     report["load_avg_1min_end"] = os.getloadavg()[0]
     print(json.dumps(report, indent=2))
 
