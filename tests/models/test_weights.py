@@ -324,3 +324,32 @@ def test_resnet50_into_detector_resnet():
     assert all(torch.equal(own[k], tv[k]) for k in own)
     with pytest.raises(InputError, match=r"conv1\.weight -> conv1\.weight: checkpoint shape \(64, 3, 7, 7\)"):
         import_torchvision_resnet50(resnet.ResNet(50, 0.5, num_stages=4), tv)
+
+
+def test_acrn_format_picks_the_group_that_fits(tmp_path):
+    torch.manual_seed(0)
+    cfg = ModelConfig(width=0.25, freeze_bn=False)
+    trunk, head = build_backbone(cfg), build_mixed5(cfg)
+    state = {"backbone." + k: v for k, v in trunk.state_dict().items()}
+    state |= {"actor_head." + k: v for k, v in head.state_dict().items()}
+    torch.save({"model": state, "step": torch.tensor(3)}, tmp_path / "detector.pt")
+    loaded = build_mixed5(ModelConfig(width=0.25, freeze_bn=False, pretrained=str(tmp_path / "detector.pt")))
+    assert loaded.import_reports["rgb"].missing == []
+    assert all(torch.equal(v, head.state_dict()[k]) for k, v in loaded.state_dict().items())
+    flow = build_backbone(ModelConfig(width=0.25, modality="flow", pretrained=str(tmp_path / "detector.pt")))
+    w = trunk.rgb.Conv2d_1a_7x7.conv.weight.mean(1, keepdim=True)
+    assert torch.equal(flow.flow.Conv2d_1a_7x7.conv.weight, torch.cat([w, w], 1))
+    assert flow.import_reports["flow"].missing == []
+
+
+def test_wrong_format_loads_nothing_and_says_so(tv_state):
+    with pytest.raises(InputError, match="no tensor of this kylemin_s3d checkpoint matches"):
+        import_backbone(S3DG(width=0.25), Checkpoint("kylemin_s3d", tv_state))
+
+
+def test_frozen_bn_keeps_dtype():
+    from acrn.models.backbone import freeze_bn
+
+    m = freeze_bn(S3DG(width=0.25, final_endpoint="Conv2d_2b_1x1").double())
+    assert m.Conv2d_2b_1x1.bn.running_var.dtype == torch.float64
+    assert m(torch.randn(1, 3, 2, 16, 16, dtype=torch.float64))["Conv2d_2b_1x1"].dtype == torch.float64

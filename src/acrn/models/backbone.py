@@ -45,7 +45,10 @@ class FrozenBatchNorm(nn.Module):
     @classmethod
     def from_bn(cls, bn: nn.modules.batchnorm._BatchNorm) -> FrozenBatchNorm:
         """A frozen copy of ``bn``: its statistics, affine parameters (if any) and eps."""
+        like = bn.running_mean if bn.running_mean is not None else bn.weight
         out = cls(bn.num_features, bn.eps)
+        if like is not None:
+            out = out.to(device=like.device, dtype=like.dtype)
         with torch.no_grad():
             if bn.affine:
                 out.weight.copy_(bn.weight)
@@ -53,7 +56,7 @@ class FrozenBatchNorm(nn.Module):
             if bn.running_mean is not None:
                 out.running_mean.copy_(bn.running_mean)
                 out.running_var.copy_(bn.running_var)
-        return out.to(bn.weight.device if bn.affine else out.weight.device)
+        return out
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):
@@ -211,11 +214,12 @@ def build_backbone(cfg: ModelConfig) -> SingleStreamBackbone | TwoStreamBackbone
     """
     streams = ["rgb", "flow"] if cfg.modality == "two_stream" else [cfg.modality]
     trunks = {s: build_trunk(cfg, 3 if s == "rgb" else 2) for s in streams}
+    reports = {}
     if cfg.pretrained:
         source = read_checkpoint(cfg.pretrained, cfg.pretrained_format)
         for s, trunk in trunks.items():
-            report = import_backbone(trunk, source, stream=s)
-            log.info("%s stream: %s", s, report.summary())
+            reports[s] = import_backbone(trunk, source, stream=s)
+            _log_report(f"{s} stream", reports[s])
     if cfg.modality == "two_stream":
         c = trunks["rgb"].channels[FUSION_ENDPOINT]
         if cfg.fusion == "sum":
@@ -227,7 +231,15 @@ def build_backbone(cfg: ModelConfig) -> SingleStreamBackbone | TwoStreamBackbone
         model: nn.Module = TwoStreamBackbone(trunks["rgb"], trunks["flow"], fusion)
     else:
         model = SingleStreamBackbone(trunks[cfg.modality], cfg.modality)
+    model.import_reports = reports  # what the pretrained import did, per stream (empty without one)
     return freeze_bn(model) if cfg.freeze_bn else model
+
+
+def _log_report(what: str, report) -> None:
+    log.info("%s: %s", what, report.summary())
+    if report.missing:
+        log.warning("%s: %d tensors not in the checkpoint keep their random init: %s", what, len(report.missing),
+                    ", ".join(report.missing[:10]))
 
 
 def build_mixed5(cfg: ModelConfig) -> Mixed5:
@@ -245,9 +257,11 @@ def build_mixed5(cfg: ModelConfig) -> Mixed5:
         head = frame2d_mixed5(**common)
     else:
         raise ValueError(f"backbone {cfg.backbone!r}: expected 's3dg', 'i3d' or 'frame2d'")
+    head.import_reports = {}
     if cfg.pretrained:
         source = read_checkpoint(cfg.pretrained, cfg.pretrained_format)
-        log.info("Mixed_5b/5c: %s", import_backbone(head, source, stream="rgb").summary())
+        head.import_reports["rgb"] = import_backbone(head, source, stream="rgb")
+        _log_report("Mixed_5b/5c", head.import_reports["rgb"])
     return freeze_bn(head) if cfg.freeze_bn else head
 
 

@@ -305,8 +305,11 @@ def map_tfslim_npz(state: dict[str, Tensor], target: nn.Module | None = None) ->
 
 
 def map_acrn(state: dict[str, Tensor], target: nn.Module | None = None, stream: str = "rgb") -> Mapped:
-    """Our own keys, possibly under a prefix (``backbone.rgb.``, ``rgb.``, ``module.``...). The group whose
-    prefix ends with ``<stream>.`` wins, else the unprefixed keys, else the largest group."""
+    """Our own keys, possibly under a prefix (``backbone.rgb.``, ``rgb.``, ``module.``, a head's name...).
+
+    Keys are grouped by the prefix before their endpoint name; the group covering most of ``target``'s
+    keys wins, ties going to a prefix that ends with ``<stream>`` (so a two-stream checkpoint fills each
+    stream from its own weights and a Mixed_5b/5c head from whichever group has them)."""
     groups: dict[str, dict[str, Tensor]] = {}
     for key, v in state.items():
         parts = key.split(".")
@@ -317,8 +320,12 @@ def map_acrn(state: dict[str, Tensor], target: nn.Module | None = None, stream: 
     if not groups:
         m.dropped = list(state)
         return m
-    pick = next((p for p in groups if p == stream or p.endswith(f".{stream}")), None)
-    pick = pick if pick is not None else ("" if "" in groups else max(groups, key=lambda p: len(groups[p])))
+    own = set(target.state_dict()) if target is not None else set()
+
+    def score(prefix: str) -> tuple[int, bool, int]:
+        return len(own & set(groups[prefix])), prefix == stream or prefix.endswith(f".{stream}"), len(groups[prefix])
+
+    pick = max(groups, key=score)
     prefix = f"{pick}." if pick else ""
     for k, v in groups[pick].items():
         m.put(k, v, prefix + k)
@@ -417,7 +424,11 @@ def import_backbone(target: nn.Module, source: Checkpoint, stream: str = "rgb") 
     shape = _target_shape(target, "Conv2d_1a_7x7.conv.weight")
     if shape is not None:
         mapped = rgb_to_flow(mapped, shape[1]) if stream == "flow" else mapped
-    return load_mapped(target, mapped, f"{source.path} [{source.format}]")
+    report = load_mapped(target, mapped, f"{source.path} [{source.format}]")
+    if not report.loaded:
+        raise InputError(f"{source.path}: no tensor of this {source.format} checkpoint matches the model "
+                         f"(first keys: {', '.join(list(source.state)[:3])})")
+    return report
 
 
 def import_torchvision_resnet50(target: nn.Module, source: Checkpoint | dict[str, Tensor]) -> ImportReport:
