@@ -243,3 +243,28 @@ def test_two_stream_acrn_with_proposals_file() -> None:
         out = model(batch)
     assert out["roi_scores"].tolist() == pytest.approx([0.7, 0.2, 0.9])
     assert out["roi_matched"].tolist() == [0, -1, 0]
+
+
+def test_roi_sampler_caps_positives_and_adds_gt() -> None:
+    from acrn.models.roi_sampler import ROISampler
+
+    gt = torch.tensor([[0.0, 0, 20, 20], [40, 40, 60, 60]])
+    near = gt[torch.arange(40) % 2] + torch.rand(40, 4)  # IoU > 0.5 with one gt box
+    far = torch.tensor([[100.0, 100, 120, 120]]).repeat(100, 1) + torch.rand(100, 4)
+    props, scores = torch.cat([near, far]), torch.rand(140)
+    rois, s, matched = ROISampler(64, 0.5, 0.25, add_gt=True)(props, scores, gt)
+    assert rois.shape == (64, 4) and (matched >= 0).sum() == 16 and (matched == -1).sum() == 48
+    rois, s, matched = ROISampler(64, 0.5, 1.0, add_gt=True)(props, scores, gt)
+    assert (matched >= 0).sum() == 42 and (matched == -1).sum() == 22  # multi-label: positives first
+    rois, s, matched = ROISampler(64, 0.5, 1.0, add_gt=True)(props[:0], scores[:0], gt)
+    torch.testing.assert_close(rois, gt)
+    assert s.tolist() == [1.0, 1.0] and matched.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("backbone", ["i3d", "frame2d"])
+def test_other_backbones_train(backbone: str) -> None:
+    model, criterion, _ = build_model(tiny_config(f"model.backbone={backbone}", "model.actors=gt"))
+    batch = make_batch()
+    out = model(batch)
+    assert out["logits"].shape == (3, NUM_CLASSES) and out["f_rn"].shape == (3, 256)
+    criterion(out, batch)["loss"].backward()
