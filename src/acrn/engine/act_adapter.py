@@ -49,13 +49,12 @@ def score(cfg: Config, dets: Sequence[Detections | None], dataset: Dataset) -> d
     frame["iou"] = cfg.eval.iou
     out = {"frame_ap": frame["mAP"], "frame": frame}
     if cfg.eval.link_tubes:
-        try:
-            from acrn.eval.link import link_video_tubes  # the evaluation package's tube linker
-        except ImportError:
-            out["video_ap_note"] = "tube linking is not available in this acrn.eval build"
-            return out
-        tubes = link_video_tubes(dv, df, dl, ds, db, num_labels=len(gt["labels"]))
-        video = act_video_ap(gt, videos, tubes, thresholds=tuple(cfg.eval.video_iou))
+        from acrn.eval.tube_iou import Tubes
+        from acrn.eval.tubes import link_tubes
+
+        linked = link_tubes(dv, df, dl, ds, db)
+        items = [(v, t["label"], t["score"], t["boxes"]) for v, ts in linked.items() for t in ts]
+        video = act_video_ap(gt, videos, Tubes.from_list(items, "linked tubes"), thresholds=tuple(cfg.eval.video_iou))
         out["video"] = video
         out.update({f"video_ap@{k}": v for k, v in video["video_mAP"].items()})
     return out
