@@ -140,7 +140,8 @@ def roi_align(
             image/clip, in input-image pixels (xyxy).
         output_size: (oh, ow) or an int for both.
         spatial_scale: feature-map pixels per input pixel (1 / stride).
-        sampling_ratio: sample points per bin along each axis; <= 0: adaptive ceil(roi_size / output_size).
+        sampling_ratio: sample points per bin along each axis; <= 0: adaptive ceil(roi_size / output_size)
+            per ROI (costs one host sync and cannot be exported with torch.export; a fixed ratio can).
         aligned: shift boxes by -0.5 pixel so that pixel centres are at half-integers (Detectron2's
             ROIAlignV2); False keeps the original Mask R-CNN behaviour (and ROIs at least 1x1).
     Returns:
@@ -148,6 +149,9 @@ def roi_align(
     """
     if input.dim() not in (4, 5):
         raise ValueError(f"roi_align: input must be Tensor[N, C, H, W] or [N, C, T, H, W], got {tuple(input.shape)}")
+    if sampling_ratio <= 0 and torch.compiler.is_exporting():
+        # The adaptive grid groups ROIs by a data-dependent sample count, which torch.export cannot trace.
+        raise ValueError("roi_align: adaptive sampling_ratio (<= 0) cannot be exported; use a fixed ratio, e.g. 2")
     rois = boxes_to_rois(boxes, input)
     size = _pair(output_size)
     maps = input if input.dim() == 4 else input.flatten(1, 2)  # [N, C*T, H, W]: frames pooled as channels
