@@ -90,7 +90,8 @@ def test_labelmap_both_styles_and_one_line_items_ignored(tmp_path):
 
 def test_files_end_to_end(tmp_path):
     lm = write(tmp_path, "m.pbtxt", 'item {\n  name: "a"\n  id: 1\n}\nitem {\n  name: "b"\n  id: 3\n}\n')
-    gt = write(tmp_path, "gt.csv", "v,0902,0.1,0.1,0.5,0.5,1,0\nv,0903,0.1,0.1,0.5,0.5,1,0\nv,0902,0.1,0.1,0.5,0.5,3,0\n")
+    gt = write(tmp_path, "gt.csv", "v,0902,0.1,0.1,0.5,0.5,1,0\nv,0903,0.1,0.1,0.5,0.5,1,0\n"
+                                   "v,0902,0.1,0.1,0.5,0.5,3,0\n")
     det = write(tmp_path, "det.csv", "v,902,0.1,0.1,0.5,0.5,1,0.9\nv,0903,0.6,0.6,0.9,0.9,1,0.95\n"
                                      "v,0903,0.1,0.1,0.5,0.5,1,0.5\nw,0902,0.1,0.1,0.5,0.5,3,0.99\n"
                                      "v,0902,0.1,0.1,0.5,0.5,2,0.99\nv,0902,0.1,0.1,0.5,0.5,3,0.3\n")
