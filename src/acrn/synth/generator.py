@@ -120,8 +120,11 @@ def _run_videos(p: Preset, seed: int, root: Path, workers: int | None, log) -> l
             if log:
                 log(f"video {i + 1}/{p.videos}")
         return sims
-    # spawn: the caller may hold torch/OpenMP threads that a fork would copy in a broken state
-    with ProcessPoolExecutor(n_workers, mp_context=mp.get_context("spawn")) as pool:
+    # fork where there is one: spawn would re-import the caller's __main__ (an unguarded script would
+    # run again in each worker, `python -` fails) and starts slower. The workers only use numpy, OpenCV
+    # (one thread, set first) and PyAV, none of the OpenMP state a forked torch parent may hold.
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(n_workers, mp_context=mp.get_context(method)) as pool:
         futures = [pool.submit(_make_video, p, seed, i, str(root)) for i in range(p.videos)]
         for i, f in enumerate(futures):
             sims.append(f.result())
