@@ -110,8 +110,8 @@ def test_boxes_outside_the_map():
     # Exactly at -1 and at H still count (torchvision tests y < -1 and y > H); just beyond gives 0.
     assert roi_align(x, torch.tensor([[0, -1.5, -1.5, -0.5, -0.5]], dtype=torch.float64), **one).item() == 1.0
     assert roi_align(x, torch.tensor([[0, 3.5, 3.5, 4.5, 4.5]], dtype=torch.float64), **one).item() == 16.0
-    assert roi_align(x, torch.tensor([[0, -1.75, 0, -0.25, 1]], dtype=torch.float64), **one).item() == 0.0
-    assert roi_align(x, torch.tensor([[0, 0.0, 3.75, 1, 4.25]], dtype=torch.float64), **one).item() == 0.0
+    assert roi_align(x, torch.tensor([[0, -1.85, 0, -0.35, 1]], dtype=torch.float64), **one).item() == 0.0
+    assert roi_align(x, torch.tensor([[0, 0.0, 3.85, 1, 4.35]], dtype=torch.float64), **one).item() == 0.0
     # Partly outside: 2 samples per axis at -0.75 (clamped to 0) and 0.75 on a 4 px ramp in x.
     out = roi_align(x, torch.tensor([[0, -1.5, 0, 1.5, 1]], dtype=torch.float64), 1, sampling_ratio=2)
     ys = [0.25, 0.75]
