@@ -83,12 +83,13 @@ class ActionDetector(nn.Module):
 
     Frozen batch-norm (section 4.1) is structural: the builder swaps BatchNorm for ``FrozenBatchNorm``.
 
-    ``forward(batch) -> dict``: ``rois`` ``Tensor[R, 5]`` (clip index, xyxy input pixels),
-    ``roi_scores`` ``Tensor[R]`` (actor confidence), ``roi_matched`` ``Tensor[R]`` (index of the
-    matched ground-truth actor of the same clip, -1 for background), ``logits`` ``Tensor[R, K]``,
-    ``box_deltas`` ``Tensor[R, 4]`` or ``None``, ``f_a``, ``f_rn`` (relation heads), ``rpn`` (the RPN's
-    outputs when actors come from it), ``image_size`` ``(H, W)``, and in eval mode for ACRN ``heatmaps``
-    ``Tensor[R, C, h, w]`` (:meth:`heatmaps_from_map`).
+    ``forward(batch) -> dict``: ``rois`` ``Tensor[R, 5]`` (clip index, xyxy input pixels, ROIs of clip 0
+    first), ``rois_per_clip`` (list of B ints), ``roi_scores`` ``Tensor[R]`` (actor confidence),
+    ``roi_matched`` ``Tensor[R]`` (index of the matched ground-truth actor of the same clip, -1 for
+    background), ``logits`` ``Tensor[R, K]``, ``box_deltas`` ``Tensor[R, 4]`` or ``None``, ``features``
+    (the classifier's input), ``f_a``, ``f_rn`` (relation heads), ``rpn`` (the RPN's outputs when actors
+    come from it), ``image_size`` ``(H, W)``, and in eval mode for ACRN ``heatmaps`` ``Tensor[R, C, h, w]``
+    (:meth:`heatmaps_from_map`).
     """
 
     def __init__(self, backbone: nn.Module, flatten: nn.Module, actors: nn.Module, scene_maps: nn.Module | None,
