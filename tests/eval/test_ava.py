@@ -195,3 +195,18 @@ def test_far_lowest_scoring_false_positive_never_raises_ap(gt, seed, label):
     after = run(gt, det + [(0, [0.95, 0.95, 0.99, 0.99], label, low)], classes=(1, 2, 3))["per_class"]
     for c, ap in before.items():
         assert ap is None or after[c] <= ap
+
+
+@pytest.mark.parametrize("n, tp_rate", [(5000, 0.001), (3000, 0.3)])  # bucketing path, sorting path
+def test_tp_ranks_equal_a_full_stable_sort(n, tp_rate):
+    from acrn.eval.ap import tp_ranks
+
+    rng = np.random.default_rng(n)
+    cls = rng.integers(0, 3, n)
+    scores = rng.choice([0.1, 0.2, 0.5], n) + (rng.random(n) < 0.5) * rng.random(n)  # many ties
+    tp = rng.random(n) < tp_rate
+    got = tp_ranks(cls, scores, tp, 3)
+    for c in range(3):
+        members = np.flatnonzero(cls == c)
+        o = members[np.lexsort((members, -scores[members]))]
+        assert got[c].tolist() == (np.flatnonzero(tp[o]) + 1).tolist()

@@ -46,14 +46,19 @@ def gt_frame_boxes(gt: dict, videos: list[str]) -> tuple[np.ndarray, ...]:
             np.concatenate(boxes))
 
 
-def _match_groups(det_group: np.ndarray, det_order: np.ndarray, pairs_det: np.ndarray, pairs_gt: np.ndarray,
+def _match_groups(det_group: np.ndarray, det_score: np.ndarray, pairs_det: np.ndarray, pairs_gt: np.ndarray,
                   pairs_iou: np.ndarray, gt_per_group: np.ndarray, threshold: float) -> np.ndarray:
-    """TP flags with ACT's remove-on-match rule. Pairs list (det, gt, iou) within groups; bool[D]."""
+    """TP flags with ACT's remove-on-match rule. Pairs list (det, gt, iou) within groups; bool[D].
+
+    Only detections that appear in a pair can be TPs, so only they are ordered (score desc, index asc).
+    """
     tp = np.zeros(det_group.size, dtype=bool)
     if pairs_det.size == 0:
         return tp
-    rank = np.empty(det_order.size, dtype=np.int64)
-    rank[det_order] = np.arange(det_order.size)
+    involved = np.unique(pairs_det)
+    by_rank = involved[np.lexsort((involved, -det_score[involved]))]  # rank -> detection index
+    rank = np.empty(det_group.size, dtype=np.int64)
+    rank[by_rank] = np.arange(by_rank.size)
     single = gt_per_group[det_group[pairs_det]] == 1
     # one GT in the group: the first passing detection takes it (fall-back cannot matter)
     s = np.flatnonzero(single)
@@ -70,7 +75,7 @@ def _match_groups(det_group: np.ndarray, det_order: np.ndarray, pairs_det: np.nd
             mat = np.full((dets.size, gts.size), -np.inf)
             mat[inv, ginv] = pairs_iou[p]
             hit = greedy_removal_tp(list(mat), threshold)
-            tp[det_order[dets[hit]]] = True
+            tp[by_rank[dets[hit]]] = True
     return tp
 
 
@@ -105,22 +110,30 @@ def act_frame_ap(gt: dict, videos: list[str], det_video: np.ndarray, det_frame: 
         raise InputError(f"detection label {int(dl[(dl < 0) | (dl >= nlab)][0])} outside 0..{nlab - 1}")
     gv, gf, gl, gb = gt_frame_boxes(gt, videos)
     fmax = int(max(gf.max(initial=0), df.max(initial=0))) + 1
-    gkey = (gv * fmax + gf) * nlab + gl
-    dkey = (dv * fmax + df) * nlab + dl
+    if dv.size and (dv.min() < 0 or dv.max() >= len(videos)):
+        raise InputError(f"detection video index outside 0..{len(videos) - 1}")
+    fmin = int(min(gf.min(initial=0), df.min(initial=0)))
+    gkey = (gv * (fmax - fmin) + gf - fmin) * nlab + gl
+    dkey = (dv * (fmax - fmin) + df - fmin) * nlab + dl
     ukeys, ginv = np.unique(gkey, return_inverse=True)
     gorder = np.argsort(ginv, kind="stable")
     counts = np.bincount(ginv, minlength=ukeys.size)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    pos = np.searchsorted(ukeys, dkey).clip(0, max(ukeys.size - 1, 0))
-    has = ukeys[pos] == dkey if ukeys.size else np.zeros(dkey.size, bool)
-    group = np.where(has, pos, -1)
+    span = len(videos) * (fmax - fmin) * nlab
+    if span <= 1 << 25:  # dense key -> group table: O(1) per detection
+        lookup = np.full(span, -1, dtype=np.int64)
+        lookup[ukeys] = np.arange(ukeys.size)
+        group = lookup[dkey]
+    else:
+        pos = np.searchsorted(ukeys, dkey).clip(0, max(ukeys.size - 1, 0))
+        group = np.where(ukeys[pos] == dkey, pos, -1) if ukeys.size else np.full(dkey.size, -1)
+    has = group >= 0
     cand = np.flatnonzero(has)
     rep = counts[group[cand]]
     pd = np.repeat(cand, rep)
     pg = gorder[np.repeat(starts[group[cand]], rep) + _ramp(rep)]
     piou = iou_plus1(db[pd], gb[pg])
-    order = np.lexsort((np.arange(ds.size), -ds))
-    tp = _match_groups(np.where(has, group, 0), order, pd, pg, piou, counts, iou_threshold)
+    tp = _match_groups(np.where(has, group, 0), ds, pd, pg, piou, counts, iou_threshold)
     num_gt = np.bincount(gl, minlength=nlab)
     aps = _curves(dl, ds, tp, num_gt, nlab, warnings, "frame-AP")
     return {"mAP": float(np.mean(aps)) if aps else None, "per_class": {str(c): aps[c] for c in range(nlab)},
@@ -164,11 +177,10 @@ def act_video_ap(gt: dict, videos: list[str], tubes: Tubes, thresholds=(0.2, 0.5
     pg = gorder[np.repeat(starts[pos[cand]], rep) + _ramp(rep)]
     piou = pair_tube_iou(gtubes, pg, det, pd)  # ACT: iou3dt(gt, det)
     scores = det.score.astype(np.float64)
-    order = np.lexsort((np.arange(nd), -scores))
     num_gt = np.bincount(gtubes.label, minlength=nlab)
     out_map, out_cls = {}, {}
     for th in ths:
-        tp = _match_groups(np.where(has, pos, 0), order, pd, pg, piou, counts, th)
+        tp = _match_groups(np.where(has, pos, 0), scores, pd, pg, piou, counts, th)
         aps = _curves(det.label, scores, tp, num_gt, nlab, warnings if th == ths[0] else [], "video-AP")
         out_map[_fmt(th)] = float(np.mean(aps)) if aps else None
         out_cls[_fmt(th)] = {str(c): aps[c] for c in range(nlab)}

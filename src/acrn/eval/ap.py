@@ -117,21 +117,25 @@ def tp_ranks(cls: np.ndarray, scores: np.ndarray, tp: np.ndarray, ncls: int) -> 
     tcls = cls[tpi]
     for c in np.unique(tcls):
         t = tpi[tcls == c]
-        t = t[np.lexsort((t, -scores[t]))]  # TPs in processing order
         members = by_class[bounds[c]:bounds[c + 1]]
+        if t.size * 64 > members.size:  # many TPs: sorting the class is cheaper than bucketing
+            o = members[np.lexsort((members, -scores[members]))]
+            out[int(c)] = np.flatnonzero(tp[o]) + 1
+            continue
+        t = t[np.lexsort((t, -scores[t]))]  # TPs in processing order
         s = scores[members]
         thr = np.sort(scores[t])  # ascending
         left = np.searchsorted(thr, s, side="left")  # thresholds strictly below each score
         hist = np.bincount(left, minlength=thr.size + 1)
         greater_than = members.size - np.cumsum(hist)[:-1]  # detections with score > thr[j]
-        tie = np.searchsorted(thr, s, side="right") != left
+        tie = thr[np.minimum(left, thr.size - 1)] == s
         ahead = greater_than[np.searchsorted(thr, scores[t], side="left")]
         # Equal scores: earlier input index goes first. Every TP is in the tie set (its own score is a
         # threshold), so count tie members ahead of it in (score, index) order.
         tm = members[tie]
-        _, sid = np.unique(scores[tm], return_inverse=True)
+        uniq, sid = np.unique(scores[tm], return_inverse=True)
         comp = np.sort(sid.astype(np.int64) * (cls.size + 1) + tm)
-        tsid = np.searchsorted(np.unique(scores[tm]), scores[t])
+        tsid = np.searchsorted(uniq, scores[t])
         lo = np.searchsorted(comp, tsid * (cls.size + 1))
         ahead = ahead + np.searchsorted(comp, tsid * (cls.size + 1) + t) - lo
         out[int(c)] = ahead + 1

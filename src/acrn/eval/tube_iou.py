@@ -82,9 +82,12 @@ def _ramp(rep: np.ndarray) -> np.ndarray:
     return np.arange(int(rep.sum())) - np.repeat(ends - rep, rep)
 
 
-def pair_tube_iou(a: Tubes, ia: np.ndarray, b: Tubes, ib: np.ndarray) -> np.ndarray:
+def pair_tube_iou(a: Tubes, ia: np.ndarray, b: Tubes, ib: np.ndarray, block: int = 1 << 17) -> np.ndarray:
     """ACT ``iou3dt(a[ia[p]], b[ib[p]])`` for every pair p: temporal IoU x mean per-frame IoU (+1 areas)
-    over the temporal intersection; 0 without temporal overlap. float64[P]."""
+    over the temporal intersection; 0 without temporal overlap. float64[P].
+
+    Per-frame IoUs are computed in blocks of about ``block`` frames so the temporaries stay in cache.
+    """
     out = np.zeros(ia.size)
     sa, sb = a.start[ia], b.start[ib]
     ea, eb = sa + a.length[ia] - 1, sb + b.length[ib] - 1
@@ -93,12 +96,21 @@ def pair_tube_iou(a: Tubes, ia: np.ndarray, b: Tubes, ib: np.ndarray) -> np.ndar
     if ok.size == 0:
         return out
     n = tmax[ok] - tmin[ok] + 1
-    k = _ramp(n)
-    ra = np.repeat(a.offset[ia[ok]] + tmin[ok] - sa[ok], n) + k
-    rb = np.repeat(b.offset[ib[ok]] + tmin[ok] - sb[ok], n) + k
-    frame_iou = np.nan_to_num(iou_plus1(a.boxes[ra], b.boxes[rb]), nan=0.0)
-    seg = np.concatenate([[0], np.cumsum(n)[:-1]])
-    spatial = np.add.reduceat(frame_iou, seg) / n
+    first_a = a.offset[ia[ok]] + tmin[ok] - sa[ok]
+    first_b = b.offset[ib[ok]] + tmin[ok] - sb[ok]
+    cum = np.cumsum(n)
+    cuts = np.searchsorted(cum, np.arange(block, int(cum[-1]), block), side="right")
+    spatial = np.empty(ok.size)
+    for lo, hi in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [ok.size]]), strict=True):
+        if hi <= lo:
+            continue
+        nn = n[lo:hi]
+        k = _ramp(nn)
+        ra = np.repeat(first_a[lo:hi], nn) + k
+        rb = np.repeat(first_b[lo:hi], nn) + k
+        frame_iou = np.nan_to_num(iou_plus1(a.boxes[ra], b.boxes[rb]), nan=0.0)
+        seg = np.concatenate([[0], np.cumsum(nn)[:-1]])
+        spatial[lo:hi] = np.add.reduceat(frame_iou, seg) / nn
     union = np.maximum(ea[ok], eb[ok]) - np.minimum(sa[ok], sb[ok]) + 1
     out[ok] = spatial * (n / union)
     return out
@@ -120,12 +132,12 @@ def tube_nms(tubes: Tubes, threshold: float) -> np.ndarray:
     partners = gsize[grp] - 1 - rank
     pa = np.repeat(np.arange(order.size), partners)
     pb = pa + 1 + _ramp(partners)
-    iou = pair_tube_iou(tubes, order[pa], tubes, order[pb])
     alive = np.ones(order.size, dtype=bool)
     by_rank = np.argsort(rank[pa], kind="stable")
     bounds = np.searchsorted(rank[pa][by_rank], np.arange(int(gsize.max()) + 1))
     for r in range(int(gsize.max())):
         sel = by_rank[bounds[r]:bounds[r + 1]]
-        sel = sel[alive[pa[sel]] & (iou[sel] > threshold)]
-        alive[pb[sel]] = False
+        sel = sel[alive[pa[sel]] & alive[pb[sel]]]  # IoUs only where they can still suppress something
+        iou = pair_tube_iou(tubes, order[pa[sel]], tubes, order[pb[sel]])
+        alive[pb[sel[iou > threshold]]] = False
     return order[alive]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from acrn.eval.tube_iou import iou_plus1
+from acrn.eval.tube_iou import Tubes, iou_plus1
 
 
 def _pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -130,3 +130,9 @@ def link_tubes(video: np.ndarray, frame: np.ndarray, label: np.ndarray, score: n
     for v in out:
         out[v].sort(key=lambda t: -t["score"])
     return out
+
+
+def linked_to_tubes(linked: dict[int, list[dict]]) -> Tubes:
+    """The output of :func:`link_tubes` as :class:`~acrn.eval.tube_iou.Tubes` for :func:`act_video_ap`."""
+    return Tubes.from_list([(v, t["label"], t["score"], t["boxes"]) for v in sorted(linked) for t in linked[v]],
+                           "linked tubes")
