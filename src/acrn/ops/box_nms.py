@@ -66,11 +66,8 @@ def _greedy_in_block(over: Tensor) -> Tensor:
     return keep
 
 
-def _nms_torch(boxes: Tensor, scores: Tensor, iou_threshold: float, idxs: Tensor | None = None) -> Tensor:
-    """Pure PyTorch greedy NMS; with ``idxs`` only boxes of the same group suppress each other."""
-    order = torch.sort(scores.detach(), descending=True, stable=True).indices
-    boxes = boxes.detach()[order]
-    groups = None if idxs is None else idxs[order]
+def _nms_blocks(boxes: Tensor, groups: Tensor | None, iou_threshold: float) -> Tensor:
+    """Keep mask, Tensor[N] bool, for boxes sorted by score: blockwise dense IoU matrices."""
     kept: list[Tensor] = []  # positions (in score order) kept, one tensor per block
     for start in range(0, boxes.shape[0], BLOCK):
         pos = torch.arange(start, min(start + BLOCK, boxes.shape[0]), device=boxes.device)
@@ -85,9 +82,18 @@ def _nms_torch(boxes: Tensor, scores: Tensor, iou_threshold: float, idxs: Tensor
         g_pos = None if groups is None else groups[pos]
         over = _suppression(boxes[pos], boxes[pos], g_pos, g_pos, iou_threshold)
         kept.append(pos[_greedy_in_block(over)])
-    if not kept:
-        return torch.empty(0, dtype=torch.long, device=boxes.device)
-    return order[torch.cat(kept)]
+    keep = torch.zeros(boxes.shape[0], dtype=torch.bool, device=boxes.device)
+    if kept:
+        keep[torch.cat(kept)] = True
+    return keep
+
+
+def _nms_torch(boxes: Tensor, scores: Tensor, iou_threshold: float, idxs: Tensor | None = None) -> Tensor:
+    """Pure PyTorch greedy NMS; with ``idxs`` only boxes of the same group suppress each other."""
+    order = torch.sort(scores.detach(), descending=True, stable=True).indices
+    boxes = boxes.detach()[order]
+    groups = None if idxs is None else idxs[order]
+    return order[_nms_blocks(boxes, groups, iou_threshold)]
 
 
 def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
