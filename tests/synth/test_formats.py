@@ -115,9 +115,15 @@ def test_relations_match_ground_truth(tiny_root, split):
         at[(vid, ts, tuple(box))].append(names[int(aid)])
     # twins share their deciding entity: a ball in flight is one actor's throw and the other's catch;
     # the walkers point at each other
-    for key, labs in at.items():
+    actor_box = {(r[0], r[1], r[7]): tuple(r[2:6]) for r in rows(ann / f"{split}.csv")}
+    for (vid, ts, box), labs in at.items():
         if labs[0] in ("catch", "throw", "give", "receive"):
-            assert sorted(labs) == sorted([labs[0], pair[[i for i, n in names.items() if n == labs[0]][0]]]), key
+            assert sorted(labs) == sorted([labs[0], pair[[i for i, n in names.items() if n == labs[0]][0]]])
+            assert box not in {b for (v, t, _), b in actor_box.items() if (v, t) == (vid, ts)}
+    for vid, ts, pid, aid, *box in rel:
+        if names[int(aid)] in ("follow", "lead"):  # the deciding entity is the other walker, a GT actor
+            others = {b for (v, t, p), b in actor_box.items() if (v, t) == (vid, ts) and p != pid}
+            assert tuple(box) in others
 
 
 @pytest.mark.parametrize("split", SPLITS)

@@ -177,6 +177,9 @@ def write_annotations(root: Path, p: Preset, seed: int, sims: list[VideoSim]) ->
         "keyframe_rule": "timestamp t (integer seconds) is 0-based frame index round(t * fps)",
         "timestamps": list(range(1, p.seconds)),
         "crop_ambiguous_window_s": CROP_AMBIGUOUS_S,
+        # a clip longer than +-crop_ambiguous_window_s would show the ball reaching or leaving the hands
+        # inside the actor's box, i.e. let an actor-only model see what should need the relation
+        "recommended_clip": {"num_frames": int(2 * CROP_AMBIGUOUS_S * p.fps), "sample_rate": 1},
         "gt_pickle": "train_videos=[train split], test_videos=[test split]; frames 1-based, inclusive boxes",
         "codec": writers.video_codec(),
         "counts": counts,

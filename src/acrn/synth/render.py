@@ -30,7 +30,8 @@ def background(rng: np.random.Generator, w: int, h: int, clutter: int, margin: i
     y = np.arange(hh)[:, None, None]
     mix = np.clip((y - horizon) / (0.15 * hh) + 0.5, 0, 1)
     img = (1 - mix) * sky + mix * ground + np.zeros((1, ww, 1))
-    coarse = rng.normal(0, 18, (6, 6, 3)).astype(np.float32)
+    # blotches mostly in brightness, a little in colour
+    coarse = (rng.normal(0, 18, (6, 6, 1)) + rng.normal(0, 6, (6, 6, 3))).astype(np.float32)
     img += cv2.resize(coarse, (ww, hh), interpolation=cv2.INTER_CUBIC)
     img += rng.normal(0, 5, img.shape)
     img = np.clip(img, 0, 255).astype(np.uint8)
