@@ -92,7 +92,8 @@ def evaluate_ava(gt_keys, gt_boxes, gt_labels, det_keys, det_boxes, det_labels, 
     if protocol not in PROTOCOLS:
         raise InputError(f"unknown AVA protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
     gt_boxes, det_boxes = np.asarray(gt_boxes, dtype=np.float64), np.asarray(det_boxes, dtype=np.float64)
-    gt_labels, det_labels = np.asarray(gt_labels).astype(np.int64), np.asarray(det_labels).astype(np.int64)
+    gt_labels = np.asarray(gt_labels).astype(np.int64, copy=False)
+    det_labels = np.asarray(det_labels).astype(np.int64, copy=False)
     det_scores = np.asarray(det_scores, dtype=np.float64)
     extra = [np.asarray(excluded_keys if excluded_keys is not None else [], dtype=np.asarray(gt_keys).dtype)]
     extra.append(np.asarray(gt_keyframes if gt_keyframes is not None else gt_keys))
@@ -112,9 +113,11 @@ def evaluate_ava(gt_keys, gt_boxes, gt_labels, det_keys, det_boxes, det_labels, 
             warnings.append("protocol 2020 has no exclusions input: excluded keyframes are not applied")
         dkeep &= np.isin(dk, np.unique(allk))
         ex = ex[:0]
-    gsel, dsel = np.flatnonzero(gkeep & ~np.isin(gk, ex)), np.flatnonzero(dkeep & ~np.isin(dk, ex))
-    gk, gb, gl = gk[gsel], gt_boxes[gsel], gt_labels[gsel]
-    dk, db, dl, ds = dk[dsel], det_boxes[dsel], det_labels[dsel], det_scores[dsel]
+    if ex.size:
+        gkeep &= ~np.isin(gk, ex)
+        dkeep &= ~np.isin(dk, ex)
+    gk, gb, gl = _select(gkeep, gk, gt_boxes, gt_labels)
+    dk, db, dl, ds = _select(dkeep, dk, det_boxes, det_labels, det_scores)
 
     # 2. Keyframe index space over ground truth and detections.
     universe = np.unique(np.concatenate([np.unique(gk), dk[np.r_[True, dk[1:] != dk[:-1]]] if dk.size else dk]))
@@ -125,14 +128,16 @@ def evaluate_ava(gt_keys, gt_boxes, gt_labels, det_keys, det_boxes, det_labels, 
     keep &= (db[:, 0] < db[:, 2]) & (db[:, 1] < db[:, 3])
     if protocol == "2018":
         keep &= ds > NMS_MIN_SCORE
-    sel = np.flatnonzero(keep)
-    dkf, db, dl, ds = dkf[sel], db[sel], dl[sel], ds[sel]
-    gci, dci = np.searchsorted(classes, gl), np.searchsorted(classes, dl)
+    dkf, db, dl, ds = _select(keep, dkf, db, dl, ds)
+    index_of = np.zeros(int(classes.max(initial=0)) + 1, dtype=np.int64)  # label id -> class index
+    index_of[classes] = np.arange(classes.size)
+    gci, dci = index_of[gl], index_of[dl]
     ncls = classes.size
     dg = dkf * ncls + dci  # (keyframe, class) group of each detection
     if protocol == "2018":
         sel = _cap_per_group(dg, ds, NMS_MAX_BOXES)
-        dg, db, dci, ds = dg[sel], db[sel], dci[sel], ds[sel]
+        if sel.size < dg.size:
+            dg, db, dci, ds = dg[sel], db[sel], dci[sel], ds[sel]
 
     tp = _match(gkf * ncls + gci, gb, dg, db, ds, universe.size * ncls, iou_threshold)
     num_gt = np.bincount(gci, minlength=ncls)
@@ -141,6 +146,14 @@ def evaluate_ava(gt_keys, gt_boxes, gt_labels, det_keys, det_boxes, det_labels, 
     ranks = tp_ranks(dci, ds, tp, ncls)
     aps = [voc_ap_from_tp_ranks(ranks[c], int(num_gt[c])) for c in range(ncls)]
     return _result(f"ava-{protocol}", iou_threshold, classes, aps, num_gt, num_tp, num_det, class_names, warnings)
+
+
+def _select(mask: np.ndarray, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Rows where ``mask`` holds (no copy when it holds everywhere)."""
+    if mask.all():
+        return arrays
+    idx = np.flatnonzero(mask)
+    return tuple(a[idx] for a in arrays)
 
 
 def _cap_per_group(groups: np.ndarray, scores: np.ndarray, cap: int) -> np.ndarray:

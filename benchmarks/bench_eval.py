@@ -1,0 +1,228 @@
+"""Evaluation speed at AVA-validation and JHMDB scale (generates its own data; prints JSON).
+
+AVA: 64 videos x 234 keyframes (14,976), ~3.8 GT boxes per keyframe (56.8k), 60 classes, 20 boxes x 60
+classes = 1,200 detection rows per keyframe (17.97M rows, ~0.9 GB CSV). Timed: CSV parsing, in-memory
+frame-AP per protocol, end to end in a child process (its peak RSS reported). Baselines measured in the
+same run on a subset and scaled linearly by rows: Python's csv module + float() (parsing) and the naive
+official-algorithm reference of tests/eval/reference.py (evaluation).
+JHMDB: 270 videos x 40 frames, 21 classes, 2.26M frame detections, 56,700 tubes; baseline: the naive ACT
+reference of tests/eval/reference_act.py on a subset, scaled.
+
+    python benchmarks/bench_eval.py [--scale 1.0] [--repeats 3] [--workdir /tmp/acrn_bench_eval]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "eval"))
+
+from acrn.eval import act_frame_ap, act_video_ap, evaluate_ava, normalize_gt  # noqa: E402
+from acrn.eval.ava_csv import read_ava_csv  # noqa: E402
+from acrn.eval.labelmap import AVA_V21_60_CLASS_IDS  # noqa: E402
+from acrn.eval.tube_iou import Tubes  # noqa: E402
+
+
+def timed(fn, repeats):
+    times, out = [], None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), out
+
+
+def _digits(x: np.ndarray, n: int) -> np.ndarray:
+    """uint8[N, n] ASCII digits of non-negative ints x (zero padded)."""
+    p = 10 ** np.arange(n - 1, -1, -1)
+    return ((x[:, None] // p) % 10 + 48).astype(np.uint8)
+
+
+def _frac(x: np.ndarray, n: int) -> np.ndarray:
+    """'0.ddd' for x in [0, 1): uint8[N, n + 2]."""
+    q = np.minimum((x * 10**n).astype(np.int64), 10**n - 1)
+    return np.hstack([np.full((x.size, 2), [48, 46], np.uint8), _digits(q, n)])
+
+
+def make_ava(workdir: Path, scale: float, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    nvid, nts = 64, max(1, int(round(234 * scale)))
+    classes = np.array(AVA_V21_60_CLASS_IDS)
+    names = [f"{i:02d}" + "".join(rng.choice(list("abcdefghijkLMNOPQ_-0123456789"), 9)) for i in range(nvid)]
+    gt_lines, gt_info = [], []
+    for v in range(nvid):
+        for t in range(902, 902 + nts):
+            for _ in range(int(rng.choice([2, 3, 4, 5], p=[0.2, 0.3, 0.3, 0.2]))):
+                x, y = rng.random(2) * 0.6
+                box = (x, y, x + 0.1 + rng.random() * 0.3, y + 0.2 + rng.random() * 0.2)
+                for c in rng.choice(classes, int(rng.integers(1, 3)), replace=False):
+                    gt_lines.append(f"{names[v]},{t:04d},{box[0]:.3f},{box[1]:.3f},{box[2]:.3f},{box[3]:.3f},{c},1")
+                gt_info.append((v, t, box))
+    (workdir / "gt.csv").write_text("\n".join(gt_lines) + "\n")
+    per_kf = {}
+    for v, t, box in gt_info:
+        per_kf.setdefault((v, t), []).append(box)
+    det_path = workdir / "det.csv"
+    rows = 0
+    with open(det_path, "wb") as f:
+        for v in range(nvid):
+            for t in range(902, 902 + nts):
+                gb = np.array(per_kf[(v, t)])
+                b = np.vstack([gb + rng.normal(0, 0.02, gb.shape), rng.random((20 - len(gb), 4)) * 0.5])
+                b[len(gb):, 2:] += b[len(gb):, :2] * 0 + 0.3
+                b = np.clip(b, 0, 0.999)
+                bb = np.repeat(b, classes.size, axis=0)
+                cc = np.tile(classes, 20)
+                sc = rng.random(bb.shape[0])
+                n = bb.shape[0]
+                line = np.hstack([np.frombuffer((names[v] + ",").encode(), np.uint8)[None].repeat(n, 0),
+                                  _digits(np.full(n, t), 4), np.full((n, 1), 44, np.uint8)]
+                                 + sum([[_frac(bb[:, k], 3), np.full((n, 1), 44, np.uint8)] for k in range(4)], [])
+                                 + [_digits(cc, 2), np.full((n, 1), 44, np.uint8), _frac(sc, 4),
+                                    np.full((n, 1), 10, np.uint8)])
+                f.write(line.tobytes())
+                rows += n
+    return {"videos": nvid, "keyframes": nvid * nts, "gt_boxes": len(gt_info), "gt_rows": len(gt_lines),
+            "det_rows": rows, "det_csv_bytes": det_path.stat().st_size}
+
+
+def _child_end_to_end(workdir: Path, protocol: str) -> dict:
+    code = ("import time, json; t=time.perf_counter();"
+            "from acrn.eval.files import evaluate_ava_files;"
+            f"r=evaluate_ava_files(r'{workdir / 'gt.csv'}', r'{workdir / 'det.csv'}', r'{workdir / 'lm.pbtxt'}',"
+            f" None, '{protocol}');"
+            "hwm=[int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM')][0];"
+            "print(json.dumps({'s': time.perf_counter()-t, 'mAP': r['mAP'], 'peak_rss_mb': hwm/1024}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_ava(workdir: Path, scale: float, repeats: int) -> dict:
+    from reference import ref_ava
+
+    info = make_ava(workdir, scale)
+    (workdir / "lm.pbtxt").write_text("".join(f'item {{\n  name: "a{c}"\n  id: {c}\n}}\n'
+                                              for c in AVA_V21_60_CLASS_IDS))
+    res = {"data": info}
+    videos: dict[str, int] = {}
+    t_gt, g = timed(lambda: read_ava_csv(workdir / "gt.csv", "2018", videos), repeats)
+    t_det, d = timed(lambda: read_ava_csv(workdir / "det.csv", "2018", videos), repeats)
+    res["parse_gt_s"], res["parse_det_s"] = t_gt, t_det
+    # baseline parse: csv module + float() on the first 200k rows, scaled by rows
+    n_sub = min(200_000, info["det_rows"])
+    with open(workdir / "det.csv") as f:
+        head = [next(f) for _ in range(n_sub)]
+    t = time.perf_counter()
+    for row in csv.reader(head):
+        [float(x) for x in row[1:]]
+    res["baseline_csv_module_parse_s_scaled"] = (time.perf_counter() - t) * info["det_rows"] / n_sub
+    res["parse_det_speedup"] = res["baseline_csv_module_parse_s_scaled"] / res["parse_det_s"]
+    classes = list(AVA_V21_60_CLASS_IDS)
+    for proto in ("2018", "2019", "2020"):
+        s, r = timed(lambda p=proto: evaluate_ava(g.keys, g.boxes, g.labels, d.keys, d.boxes, d.labels, d.scores,
+                                                  classes, protocol=p), repeats)
+        res[f"inmemory_{proto}_s"], res[f"mAP_{proto}"] = s, r["mAP"]
+    # baseline eval: naive official algorithm on the first video, scaled by detection rows
+    v0 = d.keys < d.keys.min() + (1 << 40)
+    gv = g.keys < d.keys.min() + (1 << 40)
+    gt_rows = [(int(k), *b, int(lab)) for k, b, lab in zip(g.keys[gv], g.boxes[gv], g.labels[gv], strict=True)]
+    det_rows = [(int(k), *b, int(lab), float(s)) for k, b, lab, s in
+                zip(d.keys[v0], d.boxes[v0], d.labels[v0], d.scores[v0], strict=True)]
+    t = time.perf_counter()
+    ref_ava(gt_rows, det_rows, classes, "2018")
+    res["baseline_naive_2018_s_scaled"] = (time.perf_counter() - t) * d.keys.size / max(1, len(det_rows))
+    res["inmemory_2018_speedup"] = res["baseline_naive_2018_s_scaled"] / res["inmemory_2018_s"]
+    g = d = None  # free memory before the end-to-end runs
+    for proto in ("2018", "2019"):
+        res[f"end_to_end_{proto}"] = _child_end_to_end(workdir, proto)
+    return res
+
+
+def make_jhmdb(seed: int = 0, nvid: int = 270, nframes: int = 40, nlab: int = 21, k: int = 10):
+    rng = np.random.default_rng(seed)
+    videos = [f"c{v % nlab}/clip{v}" for v in range(nvid)]
+    gttubes, fd, items = {}, [], []
+    for vi, v in enumerate(videos):
+        x, y = rng.random(2) * 150
+        fr = np.arange(1, nframes + 1)
+        g = np.column_stack([fr, x + fr, np.full(nframes, y), x + fr + 80, np.full(nframes, y + 120)])
+        gttubes[v] = {vi % nlab: [g]}
+        tracks = g[None, :, 1:5] + rng.normal(0, 6, (k, 1, 4)) + rng.normal(0, 2, (k, nframes, 4))
+        tracks[1:] += rng.normal(0, 40, (k - 1, 1, 4))
+        scores = rng.random((k, nframes, nlab))
+        bf = np.broadcast_to(fr[None, :, None], (k, nframes, nlab))
+        fd.append(np.column_stack([np.full(bf.size, vi), bf.ravel(), np.broadcast_to(np.arange(nlab), bf.shape).ravel(),
+                                   scores.ravel(), np.repeat(tracks.reshape(-1, 4), nlab, axis=0)]))
+        for c in range(nlab):
+            for j in range(k):
+                items.append((vi, c, float(scores[j, :, c].mean()), np.column_stack([fr, tracks[j]])))
+    gt = normalize_gt({"labels": [f"c{c}" for c in range(nlab)], "gttubes": gttubes,
+                       "nframes": {v: nframes for v in videos}, "test_videos": [videos]})
+    return gt, videos, np.concatenate(fd).astype(np.float32), items
+
+
+def bench_jhmdb(repeats: int) -> dict:
+    from reference_act import ref_frame_ap, ref_video_ap
+
+    gt, videos, fd, items = make_jhmdb()
+    res = {"data": {"videos": len(videos), "frame_dets": int(fd.shape[0]), "tubes": len(items)}}
+    res["frame_ap_s"], r = timed(lambda: act_frame_ap(gt, videos, fd[:, 0], fd[:, 1], fd[:, 2], fd[:, 3], fd[:, 4:8]),
+                                 repeats)
+    res["frame_mAP"] = r["mAP"]
+    tubes = Tubes.from_list(items)
+    res["video_ap_s"], r = timed(lambda: act_video_ap(gt, videos, tubes, [0.2, 0.5, 0.75]), repeats)
+    res["video_ap_5_thresholds_plus_range_s"], _ = timed(lambda: act_video_ap(gt, videos, tubes,
+                                                                              [0.2, 0.5, 0.75, "0.5:0.95"]), 1)
+    res["video_mAP"] = r["video_mAP"]
+    # baselines: naive ACT code on the first 10 videos, scaled
+    sub = videos[:10]
+    gsub = {**gt, "gttubes": {v: gt["gttubes"][v] for v in sub}}
+    t = time.perf_counter()
+    ref_frame_ap(gsub, sub, fd[fd[:, 0] < 10])
+    res["baseline_naive_frame_ap_s_scaled"] = (time.perf_counter() - t) * len(videos) / 10
+    per_video: dict = {}
+    for vi, c, s, a in items:
+        if vi < 10:
+            per_video.setdefault(videos[vi], {}).setdefault(c, []).append((a.astype(np.float32), s))
+    t = time.perf_counter()
+    ref_video_ap(gsub, sub, per_video, 0.5)
+    res["baseline_naive_video_ap_one_threshold_s_scaled"] = (time.perf_counter() - t) * len(videos) / 10
+    res["frame_ap_speedup"] = res["baseline_naive_frame_ap_s_scaled"] / res["frame_ap_s"]
+    res["video_ap_speedup_vs_3x_one_threshold"] = 3 * res["baseline_naive_video_ap_one_threshold_s_scaled"] / \
+        res["video_ap_s"]
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", type=float, default=1.0, help="fraction of AVA keyframes per video")
+    ap.add_argument("--repeats", type=int, default=3, help="repeats for JHMDB timings (median)")
+    ap.add_argument("--ava-repeats", type=int, default=1, help="repeats for AVA-scale timings (median)")
+    ap.add_argument("--workdir", default="/tmp/acrn_bench_eval")
+    ap.add_argument("--skip-ava", action="store_true")
+    args = ap.parse_args()
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    out = {"numpy": np.__version__, "cpus": os.cpu_count(), "load_avg_at_start": list(os.getloadavg()),
+           "repeats": args.repeats, "ava_repeats": args.ava_repeats, "scale": args.scale}
+    out["jhmdb"] = bench_jhmdb(args.repeats)
+    if not args.skip_ava:
+        out["ava"] = bench_ava(work, args.scale, args.ava_repeats)
+    out["load_avg_at_end"] = list(os.getloadavg())
+    out["peak_rss_mb_this_process"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
