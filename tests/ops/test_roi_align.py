@@ -75,6 +75,16 @@ def test_float32_close_to_float64_reference():
     )
 
 
+def test_many_images_in_shuffled_order():
+    """ROIs of 4 images interleaved (one image without ROIs): each reads its own map, output in input order."""
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(4, 2, 6, 7, generator=gen, dtype=torch.float64)
+    rois = random_rois(10, 3, 6, 7, 0.5, gen)
+    rois[:, 0] = torch.tensor([2, 0, 3, 3, 0, 2, 0, 3, 2, 0], dtype=torch.float64)  # image 1 has none
+    got = roi_align(x, rois, 3, 0.5, 0, False)
+    torch.testing.assert_close(got, ref.roi_align(x, rois, (3, 3), 0.5, 0, False), rtol=1e-5, atol=1e-5)
+
+
 def test_list_of_boxes_equals_batch_index_rows():
     x = torch.randn(3, 2, 6, 6, dtype=torch.float64)
     per_image = [torch.tensor([[0.0, 0.0, 4.0, 3.0]]), torch.zeros(0, 4), torch.tensor([[1.0, 2, 5, 5], [0, 0, 2, 2]])]
@@ -160,5 +170,7 @@ def test_no_gradient_into_boxes_and_bad_shapes():
     assert rois.grad is None
     with pytest.raises(ValueError, match="Tensor\\[K, 5\\]"):
         roi_align(x, torch.zeros(3, 4), 2)
+    with pytest.raises(ValueError, match="batch index 3 out of range for 2"):
+        roi_align(torch.randn(2, 1, 4, 4), torch.tensor([[3, 0.0, 0, 2, 2]]), 2)
     with pytest.raises(ValueError, match="input must be"):
         roi_align(x[0], torch.zeros(0, 5), 2)

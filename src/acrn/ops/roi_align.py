@@ -17,7 +17,6 @@ frame of the Mixed_4f map: a 5D input is pooled per frame with the same boxes.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from acrn.ops import _backend
@@ -114,13 +113,29 @@ def _roi_align_torch(
         rh = rh.clamp(min=1.0)
     ay = _axis_weights(y1, rh, oh, h, sampling_ratio)  # [K, oh, H]
     ax = _axis_weights(x1, rw, ow, w, sampling_ratio)  # [K, ow, W]
-    k = rois.shape[0]
-    # Put each ROI's row weights in its own image's block, so one matmul reads the right image.
-    onehot = F.one_hot(rois[:, 0].long(), n).to(input.dtype)  # [K, N]
-    ay_full = (ay[:, :, None, :] * onehot[:, None, :, None]).reshape(k * oh, n * h)
-    feats = input.permute(0, 2, 1, 3).reshape(n * h, c * w)  # [(N H), (C W)]
-    rows = (ay_full @ feats).reshape(k, oh * c, w)  # [K, (oh C), W]
-    out = rows @ ax.transpose(1, 2)  # [K, (oh C), ow]
+    if n == 1 or rois.shape[0] == 0:
+        return _pool(input[0], ay, ax)
+    # Group ROIs by image so that each image's map is read by one matmul (one host sync for the counts).
+    image = rois[:, 0].long()
+    counts = torch.bincount(image, minlength=n).tolist()
+    if len(counts) > n:
+        raise ValueError(f"roi_align: batch index {len(counts) - 1} out of range for {n} feature maps")
+    order = torch.argsort(image, stable=True)
+    parts = [
+        _pool(input[i], ay_i, ax_i)
+        for i, (ay_i, ax_i) in enumerate(zip(ay[order].split(counts), ax[order].split(counts)))
+        if counts[i]
+    ]
+    return torch.cat(parts)[torch.argsort(order)]
+
+
+def _pool(feat: Tensor, ay: Tensor, ax: Tensor) -> Tensor:
+    """Tensor[C, H, W] map, Tensor[k, oh, H] and Tensor[k, ow, W] weights -> Tensor[k, C, oh, ow]."""
+    c, h, w = feat.shape
+    k, oh, _ = ay.shape
+    ow = ax.shape[1]
+    rows = ay.reshape(k * oh, h) @ feat.transpose(0, 1).reshape(h, c * w)  # [(k oh), (C W)]
+    out = rows.reshape(k, oh * c, w) @ ax.transpose(1, 2)  # [k, (oh C), ow]
     return out.reshape(k, oh, c, ow).permute(0, 2, 1, 3).contiguous()
 
 
