@@ -9,8 +9,10 @@ the whole pooled map is a product of two small matrices with the feature map:
     out[k, c] = Ay[k] @ feature[b_k, c] @ Ax[k]^T,   Ay[k]: Tensor[oh, H],  Ax[k]: Tensor[ow, W]
 
 where Ay[k][ph, r] is the mean over the gh sample rows of bin ph of their tent weight on row r (and
-likewise Ax). This is exact, batched over ROIs with two matmuls, and its backward (a transposed matmul)
-is what autograd gives for free. The ACRN actor features (paper Sec. 3.1/4.1) are ROI-aligned on every
+likewise Ax). This is exact, batched over the ROIs of each image with two matmuls, and its backward (a
+transposed matmul) is what autograd gives for free. Host syncs: none with one feature map and a fixed
+sampling ratio (the traceable, exportable case); one to group ROIs by image when N > 1; one for the
+adaptive ratio. The ACRN actor features (paper Sec. 3.1/4.1) are ROI-aligned on every
 frame of the Mixed_4f map: a 5D input is pooled per frame with the same boxes.
 """
 
