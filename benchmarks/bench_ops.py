@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -59,18 +60,27 @@ def bench_roi_align(repeats: int, naive_k: int, naive_reps: int) -> dict:
         return ref.roi_align(x, r, (7, 7), 1 / 16, 2, False)
 
     x64, rois64 = roi_inputs(64, gen)
-    xk, roisk = x64, rois64[:naive_k]
+    roisk = rois64[:naive_k]
+    torch.testing.assert_close(ours(x64, roisk), naive(x64, roisk), rtol=1e-4, atol=1e-5)
     res = {
-        "task": "roi_align forward+backward, input 1x832x14x14, 7x7 output, sampling_ratio 2, spatial_scale 1/16",
-        "ours_ms_64_boxes": median_ms(lambda: fwd_bwd(ours, x64, rois64), repeats),
-        "ours_ms_naive_size": median_ms(lambda: fwd_bwd(ours, xk, roisk), repeats),
+        "task": "roi_align forward+backward, input 1x832x14x14, 64 boxes, 7x7 output, sampling_ratio 2, scale 1/16",
+        "ours_ms": median_ms(lambda: fwd_bwd(ours, x64, rois64), repeats),
         "naive_boxes": naive_k,
-        "naive_ms_naive_size": median_ms(lambda: fwd_bwd(naive, xk, roisk), naive_reps, warmup=0),
+        "naive_ms": median_ms(lambda: fwd_bwd(naive, x64, roisk), naive_reps, warmup=0),
     }
-    res["speedup_at_naive_size"] = res["naive_ms_naive_size"] / res["ours_ms_naive_size"]
-    if naive_k != 64:  # the naive loop's cost is linear in the number of boxes
-        res["naive_ms_64_boxes_extrapolated_linear"] = res["naive_ms_naive_size"] * 64 / naive_k
-        res["speedup_64_boxes_vs_extrapolated"] = res["naive_ms_64_boxes_extrapolated_linear"] / res["ours_ms_64_boxes"]
+    return _ratios(res, lambda: fwd_bwd(ours, x64, roisk), repeats, 64, naive_k, power=1)
+
+
+def _ratios(res: dict, ours_small, repeats: int, n: int, naive_n: int, power: int) -> dict:
+    """Speed-up at equal size; where the naive run was smaller, also an extrapolation, labelled as such."""
+    if naive_n == n:
+        res["speedup"] = res["naive_ms"] / res["ours_ms"]
+        return res
+    res["ours_ms_at_naive_size"] = median_ms(ours_small, repeats)
+    res["speedup_at_naive_size"] = res["naive_ms"] / res["ours_ms_at_naive_size"]
+    res["naive_ms_extrapolated"] = res["naive_ms"] * (n / naive_n) ** power
+    res["extrapolation"] = "linear in boxes" if power == 1 else "quadratic in boxes"
+    res["speedup_vs_extrapolated"] = res["naive_ms_extrapolated"] / res["ours_ms"]
     return res
 
 
@@ -91,20 +101,16 @@ def bench_nms(repeats: int, n: int, naive_n: int, naive_reps: int, kind: str, th
     gen = torch.Generator().manual_seed(1)
     boxes, scores = nms_inputs(n, kind, gen)
     sb, ss = boxes[:naive_n], scores[:naive_n]
+    assert nms(sb, ss, thr).tolist() == ref.nms(sb, ss, thr), "nms disagrees with the naive reference"
     res = {
         "task": f"nms, {n} boxes ({kind}), iou_threshold {thr}",
         "kept": int(nms(boxes, scores, thr).numel()),
         "ours_ms": median_ms(lambda: nms(boxes, scores, thr), repeats),
-        "ours_ms_naive_size": median_ms(lambda: nms(sb, ss, thr), repeats),
         "naive_boxes": naive_n,
-        "naive_ms_naive_size": median_ms(lambda: ref.nms(sb, ss, thr), naive_reps, warmup=0),
+        "naive_ms": median_ms(lambda: ref.nms(sb, ss, thr), naive_reps, warmup=0),
     }
-    assert nms(sb, ss, thr).tolist() == ref.nms(sb, ss, thr), "nms disagrees with the naive reference"
-    res["speedup_at_naive_size"] = res["naive_ms_naive_size"] / res["ours_ms_naive_size"]
-    if naive_n != n:  # greedy NMS compares each kept box with the boxes after it: about quadratic work
-        res["naive_ms_extrapolated_quadratic"] = res["naive_ms_naive_size"] * (n / naive_n) ** 2
-        res["speedup_vs_extrapolated"] = res["naive_ms_extrapolated_quadratic"] / res["ours_ms"]
-    return res
+    # Greedy NMS compares each kept box with the boxes after it: about quadratic work.
+    return _ratios(res, lambda: nms(sb, ss, thr), repeats, n, naive_n, power=2)
 
 
 def main() -> None:
@@ -121,7 +127,8 @@ def main() -> None:
         "threads": a.threads,
         "python": platform.python_version(),
         "torchvision_available": _backend.TORCHVISION_AVAILABLE,
-        "note": "medians in ms; naive = tests/ops/reference_ops.py loops, run on fewer boxes as stated",
+        "load_avg_1min_start": os.getloadavg()[0],
+        "note": "medians in ms over repeats; naive = tests/ops/reference_ops.py loops (naive_boxes boxes)",
         "roi_align": bench_roi_align(reps, naive_k=4, naive_reps=3)
         if a.quick
         else bench_roi_align(reps, naive_k=64, naive_reps=3),
@@ -130,6 +137,7 @@ def main() -> None:
         if a.quick
         else bench_nms(7, 10000, 10000, 1, "clustered"),
     }
+    out["load_avg_1min_end"] = os.getloadavg()[0]
     print(json.dumps(out, indent=2))
 
 
