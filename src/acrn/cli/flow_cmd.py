@@ -55,11 +55,14 @@ def find_videos(root: Path) -> list[tuple[str, str, str]]:
     raise InputError(f"{root}: no frames/, Frames/, rgb-images/ or videos/ folder found")
 
 
-def _work(job: tuple) -> tuple[str, int, str]:
-    """Worker: flow of one video -> ``(video, pairs, error message or '')``."""
+def _init_worker() -> None:
     import cv2
 
-    cv2.setNumThreads(1)
+    cv2.setNumThreads(1)  # one process per core already
+
+
+def _work(job: tuple) -> tuple[str, int, str]:
+    """Worker: flow of one video -> ``(video, pairs, error message or '')``."""
     video, kind, where, out, method, short = job
     try:
         if kind == "folder":
@@ -97,8 +100,9 @@ def run_extract(args: argparse.Namespace) -> int:
         from tqdm import tqdm
 
         bar = tqdm(total=len(jobs), unit="video", desc="flow")
-    ctx = mp.get_context("spawn" if sys.platform == "darwin" else "fork")
-    with ctx.Pool(max(1, args.workers)) if args.workers > 1 else _Serial() as pool:
+    # spawn, not fork: OpenCV's thread pool in a forked child can deadlock if the parent used it.
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(args.workers, initializer=_init_worker) if args.workers > 1 else _Serial() as pool:
         for _video, n, err in pool.imap_unordered(_work, jobs):
             pairs += n
             if err:

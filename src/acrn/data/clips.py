@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset, get_worker_info
+from torch.utils.data import Dataset
 
 from acrn.data import transforms as T
 from acrn.data.flow import FlowCache, make_flow_fn, online_flow, pair_indices
@@ -42,6 +42,19 @@ class DataLoadError(InputError):
             message = last.split(": ", 1)[1] if "DataLoadError: " in last else last
             message = f"{message} [{head}]"
         super().__init__(message)
+
+
+_OPENCV_THREADS_SET = False
+
+
+def _single_threaded_opencv() -> None:
+    """OpenCV's thread pool does not survive ``fork``: a DataLoader worker forked after the parent ran
+    a threaded OpenCV call can hang in its next one. Loading runs single-threaded OpenCV everywhere
+    (workers give the parallelism), so no pool exists to be inherited."""
+    global _OPENCV_THREADS_SET
+    if not _OPENCV_THREADS_SET:
+        cv2.setNumThreads(1)
+        _OPENCV_THREADS_SET = True
 
 
 def clip_indices(key: int, num_frames: int, rate: int, length: int) -> list[int]:
@@ -167,8 +180,7 @@ class ClipDataset(Dataset):
 
     def load(self, rec: ClipRecord) -> Sample:
         """Read, transform and normalise one key frame's clip (raises :class:`InputError`)."""
-        if get_worker_info() is not None:
-            cv2.setNumThreads(1)  # processes already run in parallel; OpenCV threads would oversubscribe
+        _single_threaded_opencv()
         src = self.sources.open(rec.video)
         n = src.num_frames
         key = self.sources.key_frame(rec, src)
