@@ -4,6 +4,9 @@ Videos are simulated, rendered and encoded in worker processes (one video per ta
 generator seeded by (seed, index), so the output does not depend on scheduling). Everything is written
 into a hidden temporary folder next to the target, ``meta.json`` last, and the folder is renamed into
 place: an interrupted run never leaves a dataset that looks finished.
+
+The JPEG frames are written from the rendered pixels, not decoded from the mp4, so they differ from a
+decode of the mp4 by the compression of each (a few grey levels).
 """
 
 from __future__ import annotations
@@ -163,9 +166,10 @@ def write_annotations(root: Path, p: Preset, seed: int, sims: list[VideoSim]) ->
                            (f"{split}_proposals.csv", writers.proposal_rows(props))):
             (ann / name).write_text("".join(r + "\n" for r in rows))
         (ann / f"{split}_proposals.pkl").write_bytes(writers.pickle_bytes(props))
-        per_class = {c.name: sum(1 for r in gt if int(r.split(",")[6]) == c.id) for c in classes}
-        counts[split] = {"videos": len(idx), "rows": len(gt), "keyframes": len({r[:16] for r in gt}),
-                         "actor_keyframes": len({(r[:16], r.rsplit(",", 1)[1]) for r in gt}),
+        cols = [r.split(",") for r in gt]
+        per_class = {c.name: sum(1 for r in cols if int(r[6]) == c.id) for c in classes}
+        counts[split] = {"videos": len(idx), "rows": len(gt), "keyframes": len({(r[0], r[1]) for r in cols}),
+                         "actor_keyframes": len({(r[0], r[1], r[7]) for r in cols}),
                          "excluded": len(exc), "per_class": per_class}
     vids = {s: [sims[i].vid for i in idx] for s, idx in parts.items()}
     names = [c.name for c in classes]
