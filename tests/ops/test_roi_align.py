@@ -174,3 +174,15 @@ def test_no_gradient_into_boxes_and_bad_shapes():
         roi_align(torch.randn(2, 1, 4, 4), torch.tensor([[3, 0.0, 0, 2, 2]]), 2)
     with pytest.raises(ValueError, match="input must be"):
         roi_align(x[0], torch.zeros(0, 5), 2)
+
+
+def test_bfloat16_map_keeps_float32_sample_positions():
+    """Box coordinates like 600.9 px would round to 0.5 px steps in 16-bit floats; the positions stay fp32,
+    so a bf16 map gives the fp32 result up to bf16 rounding of values and weights (~1e-2)."""
+    gen = torch.Generator().manual_seed(6)
+    x = torch.randn(1, 4, 40, 40, generator=gen)
+    rois = torch.tensor([[0, 100.3, 200.7, 400.1, 600.9], [0, 10.1, 5.2, 60.3, 33.3]])
+    want = roi_align(x, rois, 7, 1 / 16, 2, True)
+    got = roi_align(x.bfloat16(), rois, 7, 1 / 16, 2, True)
+    assert got.dtype == torch.bfloat16
+    torch.testing.assert_close(got.float(), want, atol=3e-2, rtol=2e-2)

@@ -34,27 +34,28 @@ def _pair(output_size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
 
 
 def boxes_to_rois(boxes: BoxesArg, like: Tensor) -> Tensor:
-    """Tensor[K, 5] (batch_index, x1, y1, x2, y2) in ``like``'s dtype and device.
+    """Tensor[K, 5] (batch_index, x1, y1, x2, y2) on ``like``'s device, in float32 or wider.
 
     Args:
         boxes: Tensor[K, 5] already in that form, or a list with one Tensor[k_i, 4] per image.
+        like: the feature map; its dtype if at least float32 (half-precision maps keep float32 boxes,
+            so that sample positions are not rounded to fp16's coarse steps).
     """
+    dtype = torch.promote_types(like.dtype, torch.float32)
     if isinstance(boxes, (list, tuple)):
         for i, b in enumerate(boxes):
             if b.dim() != 2 or b.shape[1] != 4:
                 raise ValueError(f"roi_align: boxes[{i}] must be Tensor[k, 4], got {tuple(b.shape)}")
         if not boxes:
-            return like.new_zeros((0, 5))
-        cat = torch.cat([b.to(like) for b in boxes])
-        index = torch.cat(
-            [torch.full((len(b), 1), i, dtype=like.dtype, device=like.device) for i, b in enumerate(boxes)]
-        )
+            return torch.zeros((0, 5), dtype=dtype, device=like.device)
+        cat = torch.cat([b.to(device=like.device, dtype=dtype) for b in boxes])
+        index = torch.cat([torch.full((len(b), 1), i, dtype=dtype, device=like.device) for i, b in enumerate(boxes)])
         return torch.cat((index, cat), dim=1)
     if boxes.dim() != 2 or boxes.shape[1] != 5:
         raise ValueError(
             f"roi_align: boxes must be Tensor[K, 5] (batch_index, x1, y1, x2, y2), got {tuple(boxes.shape)}"
         )
-    return boxes.to(like)
+    return boxes.to(device=like.device, dtype=dtype)
 
 
 def _tent(pos: Tensor, length: int) -> Tensor:
@@ -113,8 +114,8 @@ def _roi_align_torch(
     if not aligned:  # legacy behaviour: ROIs are at least 1x1 feature pixels
         rw = rw.clamp(min=1.0)
         rh = rh.clamp(min=1.0)
-    ay = _axis_weights(y1, rh, oh, h, sampling_ratio)  # [K, oh, H]
-    ax = _axis_weights(x1, rw, ow, w, sampling_ratio)  # [K, ow, W]
+    ay = _axis_weights(y1, rh, oh, h, sampling_ratio).to(input.dtype)  # [K, oh, H]
+    ax = _axis_weights(x1, rw, ow, w, sampling_ratio).to(input.dtype)  # [K, ow, W]
     if n == 1 or rois.shape[0] == 0:
         return _pool(input[0], ay, ax)
     # Group ROIs by image so that each image's map is read by one matmul (one host sync for the counts).
@@ -173,7 +174,7 @@ def roi_align(
     size = _pair(output_size)
     maps = input if input.dim() == 4 else input.flatten(1, 2)  # [N, C*T, H, W]: frames pooled as channels
     if _backend.USE_TORCHVISION:
-        out = _backend.tv_ops.roi_align(maps, rois, size, spatial_scale, sampling_ratio, aligned)
+        out = _backend.tv_ops.roi_align(maps, rois.to(maps.dtype), size, spatial_scale, sampling_ratio, aligned)
     else:
         out = _roi_align_torch(maps, rois, size, float(spatial_scale), int(sampling_ratio), bool(aligned))
     if input.dim() == 5:
