@@ -29,7 +29,7 @@ def box_sets(draw, max_n: int = 40):
     return as_t, torch.tensor(scores, dtype=torch.float64) / 5, torch.tensor(classes, dtype=torch.long), thr
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(box_sets())
 def test_nms_equals_naive_greedy(data):
     boxes, scores, _, thr = data
@@ -38,7 +38,7 @@ def test_nms_equals_naive_greedy(data):
     assert keep.tolist() == ref.nms(boxes, scores, thr)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(box_sets())
 def test_batched_nms_equals_per_class_naive(data):
     boxes, scores, classes, thr = data

@@ -157,7 +157,7 @@ def test_zero_boxes_give_empty_output_and_zero_grad(five_d):
 @pytest.mark.parametrize("five_d", [False, True])
 def test_gradcheck(aligned, ratio, five_d):
     gen = torch.Generator().manual_seed(4)
-    shape = (2, 2, 2, 5, 6) if five_d else (2, 2, 5, 6)
+    shape = (2, 2, 2, 4, 5) if five_d else (2, 2, 5, 6)
     x = torch.randn(*shape, generator=gen, dtype=torch.float64, requires_grad=True)
     rois = random_rois(3, 2, 5, 6, 0.5, gen)
     assert torch.autograd.gradcheck(lambda t: roi_align(t, rois, (2, 2), 0.5, ratio, aligned), (x,))
