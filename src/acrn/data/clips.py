@@ -10,6 +10,7 @@ clamped to ``[0, n - 1]``, i.e. the edge frame is repeated.
 from __future__ import annotations
 
 import logging
+import random
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -188,7 +189,8 @@ class ClipDataset(Dataset):
             raise InputError(f"{src.path}: has {n} frames ({src.duration:.2f} s at {src.fps:.3f} fps) but the key "
                              f"frame needs frame {key}: the video is shorter than the annotations assume")
         idx = clip_indices(key, self.num_frames, self.sample_rate, n)
-        rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
+        # Python's `random` is seeded per DataLoader worker by torch (and cheaper than torch.randint).
+        rng = np.random.default_rng(random.getrandbits(63))
         g = self.transform(tuple(src.size), rng)
         frames = src.read(idx, size=g.resized, required=key)
         clip = T.to_tensor(T.apply_frames(frames, g), self.mean, self.std)

@@ -102,7 +102,8 @@ class FlowCache:
                 xy = []
                 for axis in "xy":
                     f = self.file(video, p, axis)
-                    img = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
+                    data = np.fromfile(f, np.uint8) if f.is_file() else np.zeros(0, np.uint8)
+                    img = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
                     if img is None:
                         raise InputError(f"{f}: missing or unreadable flow image")
                     xy.append(img)

@@ -138,10 +138,13 @@ def inverse_boxes(boxes: np.ndarray, g: Geometry) -> np.ndarray:
 
 def to_tensor(frames: np.ndarray, mean: list[float], std: list[float]) -> Tensor:
     """uint8 ``[T, H, W, 3]`` RGB -> float ``Tensor[3, T, H, W]``, ``(x / 255 - mean) / std``."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).float().div_(255.0)
-    m = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1, 1)
-    return x.sub_(m).div_(s)
+    # Permute the uint8 data (1 byte per value) to a contiguous layout first, then convert and
+    # normalise in one fused pass: strided float arithmetic was 5x slower.
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).contiguous().float()
+    s = torch.tensor(std, dtype=torch.float64)
+    scale = (1.0 / (255.0 * s)).float().view(-1, 1, 1, 1)
+    shift = (-torch.tensor(mean, dtype=torch.float64) / s).float().view(-1, 1, 1, 1)
+    return torch.addcmul(shift, x, scale)
 
 
 def apply_flow(flow_u8: np.ndarray, g: Geometry) -> Tensor:

@@ -229,10 +229,15 @@ class FrameFolder:
 
 def read_image(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
     """One image file -> ``uint8 [H, W, 3]`` RGB (resized to ``size`` ``(h, w)`` if given)."""
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    # Read the bytes ourselves: cv2.imread prints a warning to stderr for a missing file.
+    try:
+        data = np.fromfile(path, np.uint8)
+    except (FileNotFoundError, NotADirectoryError):
+        raise InputError(f"{path}: missing frame file") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read frame file ({e.strerror})") from None
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if img is None:
-        if not path.is_file():
-            raise InputError(f"{path}: missing frame file")
         raise InputError(f"{path}: unreadable image (corrupt or not an image)")
     if size is not None and img.shape[:2] != tuple(size):
         img = cv2.resize(img, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
