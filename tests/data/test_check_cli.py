@@ -66,3 +66,9 @@ def test_jhmdb_check_frame_counts(tmp_path, media, capsys):
     assert rc == 1
     assert "5 frames, the ground truth says nframes = 6" in out
     assert "but 2 key frame(s) need frames up to 5" in out  # train and test split both list the video
+
+
+def test_explicit_missing_split_is_an_error(ava_root, capsys):
+    assert main(["data", "check", "ava", "--root", str(ava_root), "--split", "val"]) == 2
+    err = capsys.readouterr().err
+    assert "ava_val_v2.1.csv: annotation CSV for split 'val' not found" in err and err.count("\n") == 1

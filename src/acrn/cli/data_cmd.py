@@ -33,7 +33,8 @@ def run_check(args: argparse.Namespace) -> int:
     cfg.data.dataset, cfg.data.root = args.kind, args.root
     validate(cfg)
     splits = tuple(args.splits or (("train", "test") if args.kind in ("jhmdb", "ucf24") else ("train", "val")))
-    rep = check_dataset(cfg, splits, decode=args.decode, progress=not args.no_progress and sys.stderr.isatty())
+    rep = check_dataset(cfg, splits, decode=args.decode, progress=not args.no_progress and sys.stderr.isatty(),
+                        optional_splits=not args.splits)
     for w in rep.warnings:
         print(f"warning: {w}")
     for e in rep.errors:

@@ -91,8 +91,9 @@ def check_source(video: str, recs: list[ClipRecord], sources: FrameSources, cfg:
 
 
 def check_dataset(cfg: Config, splits: tuple[str, ...] = ("train", "val"), decode: bool = False,
-                  progress: bool = False) -> CheckReport:
-    """Check the dataset of ``cfg.data`` for ``splits`` (splits without annotations are skipped).
+                  progress: bool = False, optional_splits: bool = True) -> CheckReport:
+    """Check the dataset of ``cfg.data`` for ``splits`` (with ``optional_splits``, splits without an
+    annotation file are skipped as long as one split has one).
 
     ``decode``: also load every sample through the Dataset (finds unreadable frames and videos;
     with ``cfg.data.skip_bad`` they are counted instead of raised).
@@ -113,7 +114,7 @@ def check_dataset(cfg: Config, splits: tuple[str, ...] = ("train", "val"), decod
                 rep.skipped_rows += problems.count
                 sources = frame_sources(d, dataset_fps(d))
         except InputError as e:
-            if "not found" in str(e) and "annotation CSV" in str(e) and split != "train":
+            if optional_splits and "annotation CSV" in str(e) and "not found" in str(e):
                 continue  # a split the dataset does not have
             raise
         checked.append(split)
