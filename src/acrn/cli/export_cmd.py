@@ -31,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
     from acrn.engine.export import ExportedDetector, example_inputs, export_onnx, export_torchscript, run_onnx
     from acrn.engine.infer import load_detector
 
-    cfg, model, _, extra = load_detector(args.checkpoint, args.overrides, "cpu", actors="gt")
+    plain = ["runtime.compile=false", "runtime.channels_last=false"]  # export the plain eager modules
+    cfg, model, _, extra = load_detector(args.checkpoint, args.overrides + plain, "cpu", actors="gt")
     module = ExportedDetector(model, cfg.model.num_classes).eval()
     size = tuple(args.size) if args.size else (cfg.data.test_short_side, cfg.data.test_short_side)
     inputs = example_inputs(cfg.data.num_frames, size)

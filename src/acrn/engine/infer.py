@@ -230,8 +230,27 @@ def load_detector(path: str | Path, overrides: Sequence[str] = (), device: torch
     if bad:
         raise InputError(f"{path}: weights do not fit the model built from its config ({len(bad)} keys, e.g. "
                          f"{bad[0]!r}); was it written by another acrn version?")
+    model = optimize_for_inference(model.to(device).eval(), cfg.runtime.channels_last, cfg.runtime.compile)
     extra = dict(payload.get("extra", {}))
     extra.setdefault("class_ids", list(range(1, cfg.model.num_classes + 1)))
     extra.setdefault("class_names", [f"class {i}" for i in extra["class_ids"]])
     extra["step"] = payload["step"]
-    return cfg, model.to(device).eval(), postprocess, extra
+    return cfg, model, postprocess, extra
+
+
+def optimize_for_inference(model: nn.Module, channels_last: bool = False, compile: bool = False) -> nn.Module:
+    """``runtime.channels_last``: backbone weights in ``channels_last_3d``; ``runtime.compile``: inductor
+    with ``freezing`` (weights folded as constants, BN fused) on the dense parts (backbone, temporal
+    flatten, actor ResNet); the RPN's NMS and the ROI loop stay eager. Inference only."""
+    if channels_last and hasattr(model, "backbone"):
+        model.backbone.to(memory_format=torch.channels_last_3d)
+    if compile:
+        import torch._inductor.config as inductor_config
+
+        inductor_config.freezing = True
+        for name in ("backbone", "flatten"):
+            if hasattr(model, name):
+                setattr(model, name, torch.compile(getattr(model, name)))
+        if hasattr(getattr(model, "actors", None), "resnet"):
+            model.actors.resnet = torch.compile(model.actors.resnet)
+    return model
