@@ -94,3 +94,11 @@ def test_find_video(tmp_path, media):
     media.write_video(tmp_path / "a.mkv", 3, 30)
     assert find_video(tmp_path, "a").name == "a.mkv"
     assert find_video(tmp_path, "b") is None
+
+
+def test_frame_folder_reduced_decode(tmp_path, media):
+    folder = media.write_frames(tmp_path / "big", 3, "{num:05d}.jpg", h=200, w=400)
+    f = FrameFolder(folder, "{num:05d}.jpg")
+    assert f.size == (200, 400)
+    out = f.read([2, 1], size=(40, 80))  # 1/4-scale JPEG decode, then resize
+    assert out.shape == (2, 40, 80, 3) and [media.read_barcode(x) for x in out] == [2, 1]

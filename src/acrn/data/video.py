@@ -201,7 +201,7 @@ class FrameFolder:
     @property
     def size(self) -> tuple[int, int]:
         if self._size is None:
-            self._size = self.read([0]).shape[1:3]
+            self._size = tuple(self.read([0]).shape[1:3])
         return self._size
 
     @property
@@ -217,9 +217,14 @@ class FrameFolder:
         """
         cache: dict[int, np.ndarray] = {}
         out = []
+        reduce = 1
+        if size is not None and self._size is not None:
+            # JPEG can decode at 1/2, 1/4, 1/8 scale directly: much cheaper when shrinking 720p to 256.
+            while reduce < 8 and self._size[0] >= 2 * reduce * size[0] and self._size[1] >= 2 * reduce * size[1]:
+                reduce *= 2
         for i in indices:
             if i not in cache:
-                cache[i] = read_image(self.file(i), size)
+                cache[i] = read_image(self.file(i), size, reduce)
             out.append(cache[i])
         shapes = {a.shape for a in out}
         if len(shapes) > 1:
@@ -227,8 +232,13 @@ class FrameFolder:
         return np.stack(out)
 
 
-def read_image(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
-    """One image file -> ``uint8 [H, W, 3]`` RGB (resized to ``size`` ``(h, w)`` if given)."""
+_REDUCED = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+            8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
+def read_image(path: Path, size: tuple[int, int] | None = None, reduce: int = 1) -> np.ndarray:
+    """One image file -> ``uint8 [H, W, 3]`` RGB (resized to ``size`` ``(h, w)`` if given; ``reduce``
+    2/4/8 decodes at that fraction first, for large downscales)."""
     # Read the bytes ourselves: cv2.imread prints a warning to stderr for a missing file.
     try:
         data = np.fromfile(path, np.uint8)
@@ -236,7 +246,7 @@ def read_image(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
         raise InputError(f"{path}: missing frame file") from None
     except OSError as e:
         raise InputError(f"{path}: cannot read frame file ({e.strerror})") from None
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    img = cv2.imdecode(data, _REDUCED[reduce]) if data.size else None
     if img is None:
         raise InputError(f"{path}: unreadable image (corrupt or not an image)")
     if size is not None and img.shape[:2] != tuple(size):
