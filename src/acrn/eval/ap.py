@@ -105,8 +105,9 @@ def greedy_removal_tp(ious: list[np.ndarray], threshold: float) -> np.ndarray:
 def tp_ranks(cls: np.ndarray, scores: np.ndarray, tp: np.ndarray, ncls: int) -> list[np.ndarray]:
     """Per class, the increasing 1-based positions of its TPs in the order (score desc, index asc).
 
-    Counts the detections ahead of each TP by bucketing scores against the class's TP scores, so the
-    millions of unmatched detections are never sorted.
+    The position of a TP is 1 + the number of detections of its class scoring higher (from one sorted
+    copy of the class's scores, no argsort of millions of rows) + those with an equal score and a smaller
+    index (counted on the few tied rows only).
     """
     out = [np.zeros(0, dtype=np.int64) for _ in range(ncls)]
     tpi = np.flatnonzero(tp)
@@ -117,26 +118,22 @@ def tp_ranks(cls: np.ndarray, scores: np.ndarray, tp: np.ndarray, ncls: int) -> 
     tcls = cls[tpi]
     for c in np.unique(tcls):
         t = tpi[tcls == c]
-        members = by_class[bounds[c]:bounds[c + 1]]
-        if t.size * 64 > members.size:  # many TPs: sorting the class is cheaper than bucketing
-            o = members[np.lexsort((members, -scores[members]))]
-            out[int(c)] = np.flatnonzero(tp[o]) + 1
-            continue
         t = t[np.lexsort((t, -scores[t]))]  # TPs in processing order
+        members = by_class[bounds[c]:bounds[c + 1]]
         s = scores[members]
-        thr = np.sort(scores[t])  # ascending
-        left = np.searchsorted(thr, s, side="left")  # thresholds strictly below each score
-        hist = np.bincount(left, minlength=thr.size + 1)
-        greater_than = members.size - np.cumsum(hist)[:-1]  # detections with score > thr[j]
-        tie = thr[np.minimum(left, thr.size - 1)] == s
-        ahead = greater_than[np.searchsorted(thr, scores[t], side="left")]
-        # Equal scores: earlier input index goes first. Every TP is in the tie set (its own score is a
-        # threshold), so count tie members ahead of it in (score, index) order.
-        tm = members[tie]
-        uniq, sid = np.unique(scores[tm], return_inverse=True)
-        comp = np.sort(sid.astype(np.int64) * (cls.size + 1) + tm)
-        tsid = np.searchsorted(uniq, scores[t])
-        lo = np.searchsorted(comp, tsid * (cls.size + 1))
-        ahead = ahead + np.searchsorted(comp, tsid * (cls.size + 1) + t) - lo
+        ss = np.sort(s)
+        st = scores[t]
+        right = np.searchsorted(ss, st, side="right")
+        ahead = members.size - right  # strictly higher scores
+        tied = right - np.searchsorted(ss, st, side="left") > 1
+        if tied.any():  # equal scores: earlier input index goes first
+            vals = np.unique(st[tied])
+            pos = np.searchsorted(vals, s).clip(0, vals.size - 1)
+            tm = members[vals[pos] == s]  # members sharing a score with a tied TP, ascending index
+            sid = np.searchsorted(vals, scores[tm])
+            comp = np.sort(sid * (cls.size + 1) + tm)
+            tsid = np.searchsorted(vals, st[tied])
+            lo = np.searchsorted(comp, tsid * (cls.size + 1))
+            ahead[tied] += np.searchsorted(comp, tsid * (cls.size + 1) + t[tied]) - lo
         out[int(c)] = ahead + 1
     return out

@@ -104,7 +104,7 @@ def evaluate_ava(gt_keys, gt_boxes, gt_labels, det_keys, det_boxes, det_labels, 
     warnings: list[str] = []
 
     # 1. Label map filter (before anything else, as read_csv's class_whitelist).
-    gkeep, dkeep = np.isin(gt_labels, classes), np.isin(det_labels, classes)
+    gkeep, dkeep = _in_classes(gt_labels, classes), _in_classes(det_labels, classes)
     for what, keep in (("ground-truth", gkeep), ("detection", dkeep)):
         if not keep.all():
             warnings.append(f"{int((~keep).sum())} {what} rows with action ids outside the label map ignored")
@@ -117,18 +117,23 @@ def evaluate_ava(gt_keys, gt_boxes, gt_labels, det_keys, det_boxes, det_labels, 
         gkeep &= ~np.isin(gk, ex)
         dkeep &= ~np.isin(dk, ex)
     gk, gb, gl = _select(gkeep, gk, gt_boxes, gt_labels)
-    dk, db, dl, ds = _select(dkeep, dk, det_boxes, det_labels, det_scores)
+    # Detections are carried as row indices into the caller's arrays; boxes are gathered only where a
+    # ground truth of the same keyframe and class exists.
+    rows = np.arange(dk.size) if dkeep.all() else np.flatnonzero(dkeep)
+    dk, dl, ds = _select(dkeep, dk, det_labels, det_scores)
 
     # 2. Keyframe index space over ground truth and detections.
     universe = np.unique(np.concatenate([np.unique(gk), dk[np.r_[True, dk[1:] != dk[:-1]]] if dk.size else dk]))
     gkf, dkf = _index_in(gk, universe), _index_in(dk, universe)
 
     # 3. Per-keyframe cap (2019/2020, exact heap semantics), then degenerate boxes dropped (all revisions).
-    keep = cap_per_keyframe(dkf, ds, dl, db, CAP_PER_KEYFRAME) if protocol != "2018" else np.ones(dk.size, bool)
-    keep &= (db[:, 0] < db[:, 2]) & (db[:, 1] < db[:, 3])
-    if protocol == "2018":
-        keep &= ds > NMS_MIN_SCORE
-    dkf, db, dl, ds = _select(keep, dkf, db, dl, ds)
+    if protocol != "2018":
+        keep = cap_per_keyframe(dkf, ds, dl, det_boxes, CAP_PER_KEYFRAME, rows)
+    else:
+        keep = ds > NMS_MIN_SCORE
+    valid = (det_boxes[:, 0] < det_boxes[:, 2]) & (det_boxes[:, 1] < det_boxes[:, 3])
+    keep &= valid[rows]
+    rows, dkf, dl, ds = _select(keep, rows, dkf, dl, ds)
     index_of = np.zeros(int(classes.max(initial=0)) + 1, dtype=np.int64)  # label id -> class index
     index_of[classes] = np.arange(classes.size)
     gci, dci = index_of[gl], index_of[dl]
@@ -137,15 +142,24 @@ def evaluate_ava(gt_keys, gt_boxes, gt_labels, det_keys, det_boxes, det_labels, 
     if protocol == "2018":
         sel = _cap_per_group(dg, ds, NMS_MAX_BOXES)
         if sel.size < dg.size:
-            dg, db, dci, ds = dg[sel], db[sel], dci[sel], ds[sel]
+            rows, dg, dci, ds = rows[sel], dg[sel], dci[sel], ds[sel]
 
-    tp = _match(gkf * ncls + gci, gb, dg, db, ds, universe.size * ncls, iou_threshold)
+    tp = _match(gkf * ncls + gci, gb, dg, det_boxes, rows, ds, universe.size * ncls, iou_threshold)
     num_gt = np.bincount(gci, minlength=ncls)
     num_det = np.bincount(dci, minlength=ncls)
     num_tp = np.bincount(dci[tp], minlength=ncls)
     ranks = tp_ranks(dci, ds, tp, ncls)
     aps = [voc_ap_from_tp_ranks(ranks[c], int(num_gt[c])) for c in range(ncls)]
     return _result(f"ava-{protocol}", iou_threshold, classes, aps, num_gt, num_tp, num_det, class_names, warnings)
+
+
+def _in_classes(labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """bool[N]: label in ``classes`` (a lookup table for the usual small non-negative ids)."""
+    if labels.size and labels.min() >= 0 and labels.max() < 1 << 20:
+        table = np.zeros(int(labels.max()) + 1, dtype=bool)
+        table[classes[classes <= labels.max()]] = True
+        return table[labels]
+    return np.isin(labels, classes)
 
 
 def _select(mask: np.ndarray, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -168,8 +182,8 @@ def _cap_per_group(groups: np.ndarray, scores: np.ndarray, cap: int) -> np.ndarr
     return np.flatnonzero(keep)
 
 
-def _match(gg: np.ndarray, gb: np.ndarray, dg: np.ndarray, db: np.ndarray, ds: np.ndarray, ngroups: int,
-           iou_threshold: float) -> np.ndarray:
+def _match(gg: np.ndarray, gb: np.ndarray, dg: np.ndarray, boxes: np.ndarray, rows: np.ndarray, ds: np.ndarray,
+           ngroups: int, iou_threshold: float) -> np.ndarray:
     """TP flags of detections, AVA rule (best GT of the group, no fall-back), bool[D]."""
     tp = np.zeros(dg.size, dtype=bool)
     if gg.size == 0 or dg.size == 0:
@@ -183,18 +197,19 @@ def _match(gg: np.ndarray, gb: np.ndarray, dg: np.ndarray, db: np.ndarray, ds: n
     o = np.argsort(-ds[cand], kind="stable")
     cand = cand[o[np.argsort(dg[cand[o]], kind="stable")]]  # by group, then score desc, then input order
     g = dg[cand]
+    cboxes = boxes[rows[cand]]
     best_iou = np.full(cand.size, -np.inf)
     best_gt = np.zeros(cand.size, dtype=np.int64)
     for j in range(int(counts[g].max())):
         has = counts[g] > j
-        rows = np.flatnonzero(has)
-        gi = gorder[starts[g[rows]] + j]
-        iou = box_iou_official(db[cand[rows]], gb[gi])
+        sel = np.flatnonzero(has)
+        gi = gorder[starts[g[sel]] + j]
+        iou = box_iou_official(cboxes[sel], gb[gi])
         # np.argmax semantics: the first maximum wins, and the first NaN beats everything
-        prev = best_iou[rows]
-        better = (iou > prev) | (np.isnan(iou) & ~np.isnan(prev)) if j else np.ones(rows.size, dtype=bool)
-        best_iou[rows[better]] = iou[better]
-        best_gt[rows[better]] = gi[better]
+        prev = best_iou[sel]
+        better = (iou > prev) | (np.isnan(iou) & ~np.isnan(prev)) if j else np.ones(sel.size, dtype=bool)
+        best_iou[sel[better]] = iou[better]
+        best_gt[sel[better]] = gi[better]
     ok = best_iou >= iou_threshold
     tp[cand] = first_claim_tp(best_gt, ok)
     return tp

@@ -18,12 +18,13 @@ import numpy as np
 
 
 def cap_per_keyframe(keyframe: np.ndarray, scores: np.ndarray, labels: np.ndarray, boxes: np.ndarray,
-                     cap: int) -> np.ndarray:
+                     cap: int, rows: np.ndarray | None = None) -> np.ndarray:
     """bool[N] mask of rows the official per-keyframe cap keeps; rows are in file order.
 
     Args:
         keyframe: int[N] keyframe index per row. scores: float[N]. labels: int[N] action ids.
-        boxes: float[N, 4] x1, y1, x2, y2 (only used to break exact ties like the heap's tuples).
+        boxes: float[M, 4] x1, y1, x2, y2 (only used to break exact ties like the heap's tuples); row i's
+            box is ``boxes[rows[i]]`` when ``rows`` (int[N]) is given, else ``boxes[i]``.
     """
     keep = np.ones(keyframe.size, dtype=bool)
     if keyframe.size == 0:
@@ -36,11 +37,12 @@ def cap_per_keyframe(keyframe: np.ndarray, scores: np.ndarray, labels: np.ndarra
     starts = np.concatenate([[0], np.cumsum(counts)])
     for g in np.flatnonzero(counts > cap):
         idx = order[starts[g]:starts[g + 1]]  # this keyframe's rows, file order
-        keep[idx] = _heap_survivors(idx, scores[idx], labels, boxes, cap)
+        keep[idx] = _heap_survivors(idx, scores[idx], labels, boxes, cap, rows)
     return keep
 
 
-def _heap_survivors(idx: np.ndarray, s: np.ndarray, labels: np.ndarray, boxes: np.ndarray, cap: int) -> np.ndarray:
+def _heap_survivors(idx: np.ndarray, s: np.ndarray, labels: np.ndarray, boxes: np.ndarray, cap: int,
+                    rows: np.ndarray | None) -> np.ndarray:
     n = s.size
     s_star = np.partition(s, n - cap)[n - cap]
     keep = s > s_star
@@ -56,7 +58,8 @@ def _heap_survivors(idx: np.ndarray, s: np.ndarray, labels: np.ndarray, boxes: n
                 in_heap.add(int(i))
         elif not tie[i]:
             r = idx[sorted(in_heap)]
-            tuples = [(int(labels[k]), boxes[k, 1], boxes[k, 0], boxes[k, 3], boxes[k, 2]) for k in r]
+            b = boxes[r if rows is None else rows[r]]
+            tuples = [(int(labels[k]), *b[i, [1, 0, 3, 2]].tolist()) for i, k in enumerate(r)]
             in_heap.discard(sorted(in_heap)[min(range(len(tuples)), key=tuples.__getitem__)])
     if in_heap:
         keep[np.fromiter(in_heap, dtype=np.int64)] = True
