@@ -143,6 +143,9 @@ def test_proposals_dataset_and_videos(trained: Path, tiny: Path, tmp_path: Path,
 
 @pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
 def test_export_matches_pytorch(trained: Path, tmp_path: Path, capsys, fmt: str) -> None:
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime")  # the optional `export` extra
+        pytest.importorskip("onnxscript")
     from acrn.engine.export import ExportedDetector, example_inputs, run_onnx
     from acrn.engine.infer import load_detector
 
