@@ -70,28 +70,33 @@ class Preset:
     def validate(self) -> Preset:
         bad = [c for c in self.classes if c not in CATALOGUE]
         if bad:
-            raise InputError(f"synth: unknown classes {bad}; known: {list(CATALOGUE)}")
+            raise InputError(f"unknown classes {bad}; known: {list(CATALOGUE)}")
         for c in self.classes:
             twin = CATALOGUE[c][1]
             if twin is not None and twin not in self.classes:
-                raise InputError(f"synth: class {c!r} needs its relational twin {twin!r} in the class list")
+                raise InputError(f"class {c!r} needs its relational twin {twin!r} in the class list")
         if "stand" not in self.classes:
-            raise InputError("synth: the class list must contain 'stand' (every actor needs a pose label)")
+            raise InputError("the class list must contain 'stand' (every actor needs a pose label)")
+        w = self.splits
         checks = [
-            ("videos", self.videos >= 1), ("seconds", self.seconds >= 2), ("fps", 2 <= self.fps <= 60),
-            ("width", self.width >= 32 and self.width % 2 == 0), ("height", self.height >= 32 and self.height % 2 == 0),
-            ("distractors", 0 <= self.distractors <= 20), ("object_scale", 0.3 <= self.object_scale <= 4.0),
-            ("clutter", 0 <= self.clutter <= 200), ("noise", 0.0 <= self.noise <= 0.5),
-            ("jitter", 0.0 <= self.jitter <= 10.0), ("exclude_prob", 0.0 <= self.exclude_prob <= 0.5),
-            ("false_proposals", 0.0 <= self.false_proposals <= 20.0), ("jpeg_quality", 30 <= self.jpeg_quality <= 100),
-            ("splits", len(self.splits) == 3 and min(self.splits) >= 0 and abs(sum(self.splits) - 1) < 1e-6),
+            ("videos", self.videos >= 1, ">= 1"), ("seconds", self.seconds >= 2, ">= 2"),
+            ("fps", 2 <= self.fps <= 60, "2..60"), ("width", self.width >= 32 and self.width % 2 == 0, "even, >= 32"),
+            ("height", self.height >= 32 and self.height % 2 == 0, "even, >= 32"),
+            ("distractors", 0 <= self.distractors <= 20, "0..20"),
+            ("object_scale", 0.3 <= self.object_scale <= 4, "0.3..4"),
+            ("clutter", 0 <= self.clutter <= 200, "0..200"), ("noise", 0 <= self.noise <= 0.5, "0..0.5"),
+            ("jitter", 0 <= self.jitter <= 10, "0..10"), ("exclude_prob", 0 <= self.exclude_prob <= 0.5, "0..0.5"),
+            ("false_proposals", 0 <= self.false_proposals <= 20, "0..20"),
+            ("jpeg_quality", 30 <= self.jpeg_quality <= 100, "30..100"),
+            ("splits", len(w) == 3 and min(w) >= 0 and abs(sum(w) - 1) < 1e-6, "3 fractions summing to 1"),
             ("actor_weights", len(self.actor_weights) == 3 and min(self.actor_weights) >= 0
-             and sum(self.actor_weights) > 0),
+             and sum(self.actor_weights) > 0, "3 non-negative weights"),
+            ("group_prob", 0 <= self.group_prob <= 1, "0..1"), ("wave_prob", 0 <= self.wave_prob <= 1, "0..1"),
         ]
-        for key, ok in checks:
+        for key, ok, allowed in checks:
             if not ok:
-                raise InputError(f"synth: knob {key}={getattr(self, key)!r} is out of range "
-                                 "(width/height even >= 32, seconds >= 2, see `acrn synth --help`)")
+                raise InputError(f"synthetic preset {self.name!r}: {key}={getattr(self, key)!r} is out of range "
+                                 f"(expected {allowed})")
         return self
 
     def params(self) -> dict:
@@ -106,7 +111,7 @@ PRESETS: dict[str, Preset] = {
     "demo": Preset(name="demo", videos=96, seconds=8, fps=8, width=128, height=128, actor_weights=(0.1, 0.4, 0.5),
                    wave_prob=0.5),
     # GPU experiments: every class, bigger frames, more clutter
-    "full": Preset(name="full", videos=1200, seconds=10, fps=10, width=224, height=224, classes=ALL_CLASSES,
+    "full": Preset(name="full", videos=800, seconds=10, fps=10, width=224, height=224, classes=ALL_CLASSES,
                    distractors=2, clutter=12, false_proposals=2.0, splits=(0.7, 0.15, 0.15)),
 }
 
@@ -123,10 +128,10 @@ def resolve_preset(preset: str | Preset, videos: int | None = None, **knobs) -> 
     elif preset in PRESETS:
         base = PRESETS[preset]
     else:
-        raise InputError(f"synth: unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+        raise InputError(f"unknown synthetic preset {preset!r}; choose one of {sorted(PRESETS)}")
     unknown = sorted(set(knobs) - set(KNOBS))
     if unknown:
-        raise InputError(f"synth: unknown knobs {unknown}; known: {list(KNOBS)}")
+        raise InputError(f"unknown synthetic-data knobs {unknown}; known: {list(KNOBS)}")
     changes = {k: (tuple(v) if isinstance(v, list) else v) for k, v in knobs.items() if v is not None}
     if videos is not None:
         changes["videos"] = int(videos)
