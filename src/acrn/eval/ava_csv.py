@@ -139,6 +139,8 @@ class _Reader:
         self.path, self.protocol, self.videos = path, protocol, videos
         self.allow_empty_rows = allow_empty_rows
         self.parts: list[tuple] = []
+        self.out: tuple | None = None
+        self.count = 0
         self.empty: list[np.ndarray] = []
 
     def fail(self, line: int, msg: str) -> InputError:
@@ -250,7 +252,17 @@ class _Reader:
             i = int(np.argmax(bad))
             raise self.fail(line0 + i, f"box {boxes[i].tolist()} is not normalised: AVA coordinates are "
                                        f"fractions of width/height in [0, 1], these look like pixels")
-        self.parts.append((keys, boxes, labels, scores))
+        n = keys.size
+        if self.out is not None and not self.parts and self.count + n <= self.out[0].size:  # preallocated
+            for col, part in zip(self.out, (keys, boxes, labels, scores), strict=True):
+                col[self.count:self.count + n] = part
+            self.count += n
+        else:
+            self.parts.append((keys, boxes, labels, scores))
+
+    def preallocate(self, rows: int) -> None:
+        """Write rows straight into arrays of this size (no concatenation copy at the end)."""
+        self.out = (np.empty(rows, np.int64), np.empty((rows, 4)), np.empty(rows, np.int64), np.empty(rows))
 
 
 def read_ava_csv(path: str | Path, protocol: str = "2018", videos: dict[str, int] | None = None,
@@ -259,8 +271,18 @@ def read_ava_csv(path: str | Path, protocol: str = "2018", videos: dict[str, int
     (share one dict between the ground truth and the detections so their keys agree)."""
     path = Path(path)
     reader = _Reader(path, protocol, {} if videos is None else videos, allow_empty_rows)
+    reader.preallocate(_count_lines(path))
     run_reader(reader, path)
     return _assemble(reader)
+
+
+def _count_lines(path: Path) -> int:
+    """Upper bound of the data rows (newlines + 1), read in blocks; 0 if unreadable (errors come later)."""
+    try:
+        with open(path, "rb") as f:
+            return sum(block.count(b"\n") for block in iter(lambda: f.read(CHUNK_BYTES << 4), b"")) + 1
+    except OSError:
+        return 0
 
 
 def run_reader(reader: _Reader, path: Path, skip_header: bytes | None = None) -> None:
@@ -302,8 +324,10 @@ def run_reader(reader: _Reader, path: Path, skip_header: bytes | None = None) ->
 
 
 def _assemble(reader: _Reader) -> AvaRows:
-    parts = reader.parts
-    cat = [np.concatenate([p[i] for p in parts]) if parts else None for i in range(4)]
+    parts = list(reader.parts)
+    if reader.out is not None:
+        parts.insert(0, tuple(col[:reader.count] for col in reader.out))
+    cat = [parts[0][i] if len(parts) == 1 else np.concatenate([p[i] for p in parts]) for i in range(4)]
     boxes = cat[1].reshape(-1, 4)
     warnings = []
     outside = int(((boxes < 0) | (boxes > 1)).any(1).sum())
