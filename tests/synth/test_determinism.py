@@ -60,11 +60,11 @@ def test_refuses_foreign_folder_and_bad_knobs(tmp_path):
     (tmp_path / "mine" / "notes.txt").write_text("x")
     with pytest.raises(InputError, match="not a finished synthetic dataset"):
         generate(tmp_path / "mine", "tiny", workers=0)
-    with pytest.raises(InputError, match="unknown knobs"):
+    with pytest.raises(InputError, match="unknown synthetic-data knobs"):
         generate(tmp_path / "x", "tiny", colour=3)
     with pytest.raises(InputError, match="width"):
         generate(tmp_path / "x", "tiny", width=63)
-    with pytest.raises(InputError, match="unknown preset"):
+    with pytest.raises(InputError, match="unknown synthetic preset"):
         generate(tmp_path / "x", "huge")
     with pytest.raises(InputError, match="twin"):
         generate(tmp_path / "x", "tiny", classes=("stand", "catch"))
