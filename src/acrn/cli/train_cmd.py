@@ -1,7 +1,7 @@
 """``acrn train CONFIG [--set KEY=VALUE ...] [--resume]``: train a detector.
 
 One process: ``acrn train configs/synth_demo.yaml``. Several GPUs or CPU processes:
-``torchrun --nproc_per_node N acrn train CONFIG`` (gloo on CPU, NCCL on GPU; multi-node with torchrun's
+``torchrun --nproc_per_node N --no-python acrn train CONFIG`` (gloo on CPU, NCCL on GPU; multi-node with torchrun's
 own flags). Writes ``<runtime.out_dir>/{config.yaml, checkpoint_last.pt, metrics.jsonl, eval.jsonl,
 tensorboard/}``.
 """

@@ -1,6 +1,6 @@
 """torch.distributed helpers: torchrun detection, data sharding, gathering results.
 
-Launch with ``torchrun --nproc_per_node N acrn train ...`` (multi-node with torchrun's own
+Launch with ``torchrun --nproc_per_node N --no-python acrn train ...`` (multi-node with torchrun's own
 ``--nnodes/--node_rank/--rdzv_*`` flags): torchrun sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
 ``MASTER_ADDR`` and ``MASTER_PORT``, which :func:`init_distributed` reads. gloo on CPU, NCCL on GPU.
 Without those variables everything runs in one process and the helpers are no-ops.
