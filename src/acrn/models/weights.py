@@ -264,7 +264,8 @@ def map_tfslim_npz(state: dict[str, Tensor], target: nn.Module | None = None) ->
     """TF-slim ``s3dg`` variables (spec 2.3): NDHWC weights permuted, gamma-less BN given weight 1, the
     temporal conv bias loaded into an identity ``bn_t`` (weight 1, mean 0, var ``1 - eps``), self-gating
     ``transformer_W`` transposed into ``fc.weight`` with zero bias."""
-    eps = next((m.eps for m in target.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)), 1e-3) \
+    # BatchNorm or FrozenBatchNorm: both carry eps and running_var
+    eps = next((m.eps for m in target.modules() if hasattr(m, "eps") and hasattr(m, "running_var")), 1e-3) \
         if target is not None else 1e-3
     m = Mapped()
     for key, v in state.items():
