@@ -102,3 +102,32 @@ def test_frame_folder_reduced_decode(tmp_path, media):
     assert f.size == (200, 400)
     out = f.read([2, 1], size=(40, 80))  # 1/4-scale JPEG decode, then resize
     assert out.shape == (2, 40, 80, 3) and [media.read_barcode(x) for x in out] == [2, 1]
+
+
+def _child_uses_opencv() -> None:
+    import cv2
+
+    cv2.setNumThreads(1)
+    cv2.resize(np.zeros((720, 1280, 3), np.uint8), (455, 256))
+
+
+def test_fork_after_threaded_opencv_does_not_hang():
+    import multiprocessing as mp
+
+    import cv2
+
+    img = np.zeros((720, 1280, 3), np.uint8)
+    cv2.setNumThreads(2)
+    hung = 0
+    for _ in range(6):
+        for _ in range(3):
+            cv2.resize(img, (455, 256))  # the parent's thread pool is busy before the fork
+        p = mp.get_context("fork").Process(target=_child_uses_opencv)
+        p.start()
+        p.join(20)
+        if p.is_alive():
+            hung += 1
+            p.kill()
+            p.join()
+    assert hung == 0
+    assert cv2.getNumThreads() == 2  # the parent's setting is restored after each fork

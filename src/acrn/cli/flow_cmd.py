@@ -100,8 +100,8 @@ def run_extract(args: argparse.Namespace) -> int:
         from tqdm import tqdm
 
         bar = tqdm(total=len(jobs), unit="video", desc="flow")
-    # spawn, not fork: OpenCV's thread pool in a forked child can deadlock if the parent used it.
-    ctx = mp.get_context("spawn")
+    # fork is safe with OpenCV thanks to the fork guard in acrn.data.video; spawn where fork is unsafe.
+    ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     with ctx.Pool(args.workers, initializer=_init_worker) if args.workers > 1 else _Serial() as pool:
         for _video, n, err in pool.imap_unordered(_work, jobs):
             pairs += n

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, get_worker_info
 
 from acrn.data import transforms as T
 from acrn.data.flow import FlowCache, make_flow_fn, online_flow, pair_indices
@@ -49,11 +49,10 @@ _OPENCV_THREADS_SET = False
 
 
 def _single_threaded_opencv() -> None:
-    """OpenCV's thread pool does not survive ``fork``: a DataLoader worker forked after the parent ran
-    a threaded OpenCV call can hang in its next one. Loading runs single-threaded OpenCV everywhere
-    (workers give the parallelism), so no pool exists to be inherited."""
+    """One OpenCV thread inside DataLoader workers (the workers are the parallelism). Safe after a
+    fork thanks to the fork guard in :mod:`acrn.data.video`."""
     global _OPENCV_THREADS_SET
-    if not _OPENCV_THREADS_SET:
+    if not _OPENCV_THREADS_SET and get_worker_info() is not None:
         cv2.setNumThreads(1)
         _OPENCV_THREADS_SET = True
 
