@@ -187,12 +187,13 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     result = {"threads": args.threads, "torch": torch.__version__, "matmul_gflops_before": round(matmul_gflops(), 1)}
-    if "train" in args.only:
-        result["train"] = bench_train(args.repeats)
-    if "detect" in args.only:
-        result["detect"] = bench_detect(args.repeats)
-    if "infer" in args.only:
-        result["infer_32x256"] = bench_infer(args.repeats, not args.no_compile)
+    sections = {"train": ("train", lambda: bench_train(args.repeats)),
+                "detect": ("detect", lambda: bench_detect(args.repeats)),
+                "infer": ("infer_32x256", lambda: bench_infer(args.repeats, not args.no_compile))}
+    for name in args.only:
+        key, fn = sections[name]
+        result[key] = fn()
+        print(json.dumps({key: result[key]}), file=sys.stderr, flush=True)  # partial results as they come
     result["matmul_gflops_after"] = round(matmul_gflops(), 1)
     if "infer_32x256" in result:
         mm = statistics.mean([result["matmul_gflops_before"], result["matmul_gflops_after"]])
