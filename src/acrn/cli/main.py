@@ -16,6 +16,18 @@ from acrn.errors import AcrnError
 
 # Subcommand modules, in the order ``acrn --help`` lists them.
 COMMANDS = [
+    "acrn.cli.demo_cmd",
+    "acrn.cli.ablate_cmd",
+    "acrn.cli.synth_cmd",
+    "acrn.cli.train_cmd",
+    "acrn.cli.evaluate_cmd",
+    "acrn.cli.detect_cmd",
+    "acrn.cli.link_cmd",
+    "acrn.cli.proposals_cmd",
+    "acrn.cli.export_cmd",
+    "acrn.cli.data_cmd",
+    "acrn.cli.flow_cmd",
+    "acrn.cli.model_cmd",
     "acrn.cli.config_cmd",
 ]
 
