@@ -48,6 +48,8 @@ def test_meta_and_labelmap(tiny_root):
         assert key in meta
     assert (meta["format"], meta["version"], meta["preset"], meta["seed"]) == ("acrn-synth", 1, "tiny", 3)
     assert meta["frames_per_video"] == 5 * 8 and meta["width"] % 2 == 0 and meta["height"] % 2 == 0
+    # +-0.5 s at 8 fps: the longest clip whose actor crop cannot tell the relational twins apart
+    assert meta["recommended_clip"] == {"num_frames": 8, "sample_rate": 1} and meta["timestamps"] == [1, 2, 3, 4]
     ids = [c["id"] for c in meta["classes"]]
     assert ids == list(range(1, len(ids) + 1))
     by_name = {c["name"]: c for c in meta["classes"]}
