@@ -85,6 +85,19 @@ def clips_per_s(root: Path, frames: str, n_clips: int, repeats: int) -> float:
     return statistics.median(rates)
 
 
+def cpu_ms_per_clip(root: Path, frames: str, n: int = 8) -> float:
+    """CPU time of one clip in one process (load-independent; 2 idle cores give ~2000 / this clips/s)."""
+    cfg = Config()
+    d = cfg.data
+    d.dataset, d.root, d.frames, d.num_frames, d.sample_rate = "custom", str(root), frames, 32, 2
+    ds = build_dataset(cfg, "val", train=False)
+    ds[0]
+    t0 = time.process_time()
+    for i in range(1, n + 1):
+        ds[i % len(ds)]
+    return (time.process_time() - t0) / n * 1000
+
+
 def bare_read_per_s(root: Path, frames: str, repeats: int) -> float:
     """Baseline: one process reading 32 frames at stride 2 (no transform, no normalisation)."""
     rates = []
@@ -138,13 +151,15 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--clips", type=int, default=48)
     ap.add_argument("--keep", default="", help="keep the generated data in this folder")
+    ap.add_argument("--sizes", default="320x240,1280x720", help="frame sizes WxH, comma-separated")
+    ap.add_argument("--no-flow", action="store_true", help="skip the flow measurement")
     args = ap.parse_args()
     tmp = Path(args.keep or tempfile.mkdtemp(prefix="bench_data_"))
     out = {"machine": {"cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)},
            "clip": {"num_frames": 32, "sample_rate": 2, "test_short_side": 256, "workers": 2, "batch_size": 1},
            "clips_per_s": {}}
     try:
-        for h, w in ((240, 320), (720, 1280)):
+        for w, h in (tuple(int(v) for v in size.split("x")) for size in args.sizes.split(",")):
             root = tmp / f"d{w}x{h}"
             if not (root / "annotations").is_dir():
                 make_dataset(root, h, w)
@@ -153,9 +168,13 @@ def main() -> None:
                 base = bare_read_per_s(root, frames, args.repeats)
                 key = f"{w}x{h}_{'frames' if frames == 'folder' else 'mp4'}"
                 target = {"320x240_frames": 30, "320x240_mp4": 20}.get(key)
+                cpu = cpu_ms_per_clip(root, frames)
                 out["clips_per_s"][key] = {"clips_per_s": round(r, 2), "baseline_bare_read_1proc": round(base, 2),
-                                           "ratio": round(r / base, 2), "target": target}
-        out["flow_340x256"] = flow_pairs_per_s(tmp, args.repeats)
+                                           "ratio": round(r / base, 2), "target": target,
+                                           "cpu_ms_per_clip_1proc": round(cpu, 1),
+                                           "projected_clips_per_s_2_idle_cores": round(2000 / cpu, 1)}
+        if not args.no_flow:
+            out["flow_340x256"] = flow_pairs_per_s(tmp, args.repeats)
         out["machine"]["load_avg_1m_end"] = round(os.getloadavg()[0], 2)
     finally:
         if not args.keep:

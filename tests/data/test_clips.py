@@ -151,6 +151,7 @@ def test_worker_error_is_one_line(custom_root):
     ds = build_dataset(_cfg(custom_root, skip_bad=True), "val", train=False)
     batches = list(DataLoader(ds, batch_size=3, num_workers=2, collate_fn=collate))
     assert len(batches) == 1 and len(batches[0]) == 2 and batches[0].num_skipped == 1
+    torch.testing.assert_close(batches[0].clips[1], ds[1].clip)  # built in shared memory by the worker
 
 
 def test_missing_files_and_splits(custom_root):

@@ -225,6 +225,24 @@ class ClipDataset(Dataset):
         return state
 
 
+def _padded_stack(xs: list[Tensor], h: int, w: int) -> Tensor:
+    """``Tensor[B, *xs[0].shape[:-2], h, w]``, each ``x`` copied once into its zero-padded slot. Inside a
+    DataLoader worker the result is allocated in shared memory directly (as torch's default_collate
+    does), saving a copy of the batch on its way to the main process."""
+    shape = (len(xs), *xs[0].shape[:-2], h, w)
+    if get_worker_info() is not None:
+        numel = 1
+        for d in shape:
+            numel *= d
+        storage = xs[0]._typed_storage()._new_shared(numel, device=xs[0].device)
+        out = xs[0].new(storage).view(shape).zero_()
+    else:
+        out = xs[0].new_zeros(shape)
+    for i, x in enumerate(xs):
+        out[i, ..., : x.shape[-2], : x.shape[-1]] = x
+    return out
+
+
 def collate(samples: list[Sample | None]) -> Batch | None:
     """Stack samples into a :class:`Batch`, zero-padding clips (and flows) bottom/right to the largest
     ``H, W``; ``image_sizes`` keeps each unpadded ``(h, w)``. ``None`` samples (skipped bad inputs) are
@@ -234,13 +252,9 @@ def collate(samples: list[Sample | None]) -> Batch | None:
         return None
     h = max(s.clip.shape[-2] for s in kept)
     w = max(s.clip.shape[-1] for s in kept)
-
-    def pad(x: Tensor) -> Tensor:
-        return torch.nn.functional.pad(x, (0, w - x.shape[-1], 0, h - x.shape[-2]))
-
-    clips = torch.stack([pad(s.clip) for s in kept])
-    keyframes = torch.stack([pad(s.keyframe) for s in kept])
-    flows = torch.stack([pad(s.flow) for s in kept]) if all(s.flow is not None for s in kept) else None
+    clips = _padded_stack([s.clip for s in kept], h, w)
+    keyframes = _padded_stack([s.keyframe for s in kept], h, w)
+    flows = _padded_stack([s.flow for s in kept], h, w) if all(s.flow is not None for s in kept) else None
     has_props = all(s.proposals is not None for s in kept)
     batch = Batch(
         clips=clips, image_sizes=torch.tensor([list(s.clip.shape[-2:]) for s in kept], dtype=torch.long),
