@@ -141,7 +141,8 @@ def test_video_shorter_than_annotations(custom_root):
 def test_worker_error_is_one_line(custom_root):
     (custom_root / "videos" / "vidB.mp4").write_bytes(b"truncated")
     ds = build_dataset(_cfg(custom_root), "val", train=False)
-    loader = DataLoader(ds, batch_size=1, num_workers=2, collate_fn=collate)
+    # (one worker: after a worker error torch takes 5 s per worker to shut the workers down)
+    loader = DataLoader(ds, batch_size=1, num_workers=1, collate_fn=collate)
     with pytest.raises(InputError) as e:
         list(loader)
     msg = str(e.value)
