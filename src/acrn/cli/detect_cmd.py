@@ -29,7 +29,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
 
     from acrn.data import collate
     from acrn.data.ava import read_proposals
@@ -39,7 +38,6 @@ def run(args: argparse.Namespace) -> int:
 
     info = init_distributed(args.device)
     try:
-        torch.set_grad_enabled(False)
         cfg, model, postprocess, extra = load_detector(args.checkpoint, args.overrides, info.device,
                                                        actors="file" if args.proposals else None)
         proposals = read_proposals(args.proposals) if args.proposals else None

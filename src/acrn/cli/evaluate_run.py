@@ -77,7 +77,6 @@ def plot_per_class(rows: list, path: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
 
     from acrn.cli.common import atomic_write_text
     from acrn.data import build_dataset, collate
@@ -88,7 +87,6 @@ def run(args: argparse.Namespace) -> int:
     overrides = [f"data.root={args.data}"] + ([f"data.dataset={args.dataset}"] if args.dataset else [])
     info = init_distributed(args.device)
     try:
-        torch.set_grad_enabled(False)
         cfg, model, postprocess, extra = load_detector(args.checkpoint, overrides + args.overrides, info.device)
         dataset = build_dataset(cfg, args.split, train=False)
         dets = predict(model, postprocess, dataset, collate, device=info.device, info=info,

@@ -49,7 +49,6 @@ def _source_dataset(args: argparse.Namespace, cfg, extra: dict):
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
 
     from acrn.data import collate
     from acrn.engine.distributed import cleanup, init_distributed
@@ -61,7 +60,6 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--out {args.out}: must end in .csv or .pkl")
     info = init_distributed(args.device)
     try:
-        torch.set_grad_enabled(False)
         cfg, model, _, extra = load_detector(args.checkpoint, args.overrides, info.device)
         dataset = _source_dataset(args, cfg, extra)
         dets = predict(ActorProposals(model), ProposalPostProcess(args.max_per_frame, args.min_score), dataset,
