@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from acrn.errors import InputError
-from acrn.eval.ap import first_claim_tp, tp_ranks, voc_ap_from_tp_ranks
+from acrn.eval.ap import first_claim_tp, voc_ap_from_tp_ranks
 from acrn.eval.ava_cap import cap_per_keyframe
 
 PROTOCOLS = ("2018", "2019", "2020")
@@ -47,7 +47,7 @@ def _index_in(keys: np.ndarray, universe: np.ndarray) -> np.ndarray:
     hk = keys[heads]
     pos = np.searchsorted(universe, hk).clip(0, max(universe.size - 1, 0))
     found = universe[pos] == hk if universe.size else np.zeros(hk.size, dtype=bool)
-    pos = np.where(found, pos, -1)
+    pos = np.where(found, pos, -1).astype(np.int32 if universe.size < 1 << 31 else np.int64)
     return np.repeat(pos, np.diff(np.concatenate([heads, [keys.size]])))
 
 
@@ -67,9 +67,9 @@ def _check(name: str, boxes: np.ndarray, labels: np.ndarray, keys: np.ndarray, s
     if boxes.shape != (n, 4) or labels.shape != (n,) or (scores is not None and scores.shape != (n,)):
         raise InputError(f"{name}: expected keys[N], boxes[N,4], labels[N]{', scores[N]' if scores is not None else ''}"
                          f", got {keys.shape}, {boxes.shape}, {labels.shape}")
-    if not np.isfinite(boxes).all():
+    if boxes.size and not (np.isfinite(boxes.min()) and np.isfinite(boxes.max())):  # no [N, 4] temporary
         raise InputError(f"{name}: boxes must be finite numbers")
-    if scores is not None and not np.isfinite(scores).all():
+    if scores is not None and scores.size and not np.isfinite(scores.max()):
         raise InputError(f"{name}: scores must be finite (found NaN or infinity)")
 
 
@@ -92,8 +92,7 @@ def evaluate_ava(gt_keys, gt_boxes, gt_labels, det_keys, det_boxes, det_labels, 
     if protocol not in PROTOCOLS:
         raise InputError(f"unknown AVA protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
     gt_boxes, det_boxes = np.asarray(gt_boxes, dtype=np.float64), np.asarray(det_boxes, dtype=np.float64)
-    gt_labels = np.asarray(gt_labels).astype(np.int64, copy=False)
-    det_labels = np.asarray(det_labels).astype(np.int64, copy=False)
+    gt_labels, det_labels = _int_labels(gt_labels), _int_labels(det_labels)
     det_scores = np.asarray(det_scores, dtype=np.float64)
     extra = [np.asarray(excluded_keys if excluded_keys is not None else [], dtype=np.asarray(gt_keys).dtype)]
     extra.append(np.asarray(gt_keyframes if gt_keyframes is not None else gt_keys))
@@ -101,6 +100,7 @@ def evaluate_ava(gt_keys, gt_boxes, gt_labels, det_keys, det_boxes, det_labels, 
     _check("ground truth", gt_boxes, gt_labels, gk)
     _check("detections", det_boxes, det_labels, dk, det_scores)
     classes = np.unique(np.asarray(sorted(set(int(c) for c in class_ids)), dtype=np.int64))
+    ncls = classes.size
     warnings: list[str] = []
 
     # 1. Label map filter (before anything else, as read_csv's class_whitelist).
@@ -111,46 +111,65 @@ def evaluate_ava(gt_keys, gt_boxes, gt_labels, det_keys, det_boxes, det_labels, 
     if protocol == "2020":
         if ex.size:
             warnings.append("protocol 2020 has no exclusions input: excluded keyframes are not applied")
-        dkeep &= np.isin(dk, np.unique(allk))
+        dkeep &= _index_in(dk, np.unique(allk)) >= 0  # run-based: no sort of 18M keys
         ex = ex[:0]
     if ex.size:
         gkeep &= ~np.isin(gk, ex)
         dkeep &= ~np.isin(dk, ex)
     gk, gb, gl = _select(gkeep, gk, gt_boxes, gt_labels)
-    # Detections are carried as row indices into the caller's arrays; boxes are gathered only where a
-    # ground truth of the same keyframe and class exists.
-    rows = np.arange(dk.size) if dkeep.all() else np.flatnonzero(dkeep)
-    dk, dl, ds = _select(dkeep, dk, det_labels, det_scores)
 
-    # 2. Keyframe index space over ground truth and detections.
-    universe = np.unique(np.concatenate([np.unique(gk), dk[np.r_[True, dk[1:] != dk[:-1]]] if dk.size else dk]))
+    # 2. Keyframe index space over ground truth and kept detections. Detections stay full length (no
+    # copies of 18M rows): a dropped row gets the extra class index ``ncls``, which has no ground truth.
+    dheads = dk[np.r_[True, dk[1:] != dk[:-1]]] if dk.size else dk
+    universe = np.unique(np.concatenate([np.unique(gk), dheads]))
     gkf, dkf = _index_in(gk, universe), _index_in(dk, universe)
+    index_of = np.full(int(classes.max(initial=0)) + 2, ncls, np.int16 if ncls < 2**15 - 1 else np.int32)
+    index_of[classes] = np.arange(ncls)  # label id -> class index; the last entry is no class
+    gci = index_of[gl].astype(np.int64)
+    dci = np.where(dkeep, _lookup(index_of, det_labels), index_of.dtype.type(ncls))
 
-    # 3. Per-keyframe cap (2019/2020, exact heap semantics), then degenerate boxes dropped (all revisions).
-    if protocol != "2018":
-        keep = cap_per_keyframe(dkf, ds, dl, det_boxes, CAP_PER_KEYFRAME, rows)
+    # 3. Per-keyframe cap (2019/2020, exact heap semantics) or the 2018 score floor, then degenerate boxes
+    # dropped (all revisions; they are not false positives).
+    if protocol != "2018" and dkeep.all():
+        dci[~cap_per_keyframe(dkf, det_scores, det_labels, det_boxes, CAP_PER_KEYFRAME)] = ncls
+    elif protocol != "2018":
+        sel = np.flatnonzero(dkeep)
+        capped = cap_per_keyframe(dkf[sel], det_scores[sel], det_labels[sel], det_boxes, CAP_PER_KEYFRAME, sel)
+        dci[sel[~capped]] = ncls
     else:
-        keep = ds > NMS_MIN_SCORE
-    valid = (det_boxes[:, 0] < det_boxes[:, 2]) & (det_boxes[:, 1] < det_boxes[:, 3])
-    keep &= valid[rows]
-    rows, dkf, dl, ds = _select(keep, rows, dkf, dl, ds)
-    index_of = np.zeros(int(classes.max(initial=0)) + 1, dtype=np.int64)  # label id -> class index
-    index_of[classes] = np.arange(classes.size)
-    gci, dci = index_of[gl], index_of[dl]
-    ncls = classes.size
-    dg = dkf * ncls + dci  # (keyframe, class) group of each detection
+        dci[det_scores <= NMS_MIN_SCORE] = ncls
+    dci[(det_boxes[:, 0] >= det_boxes[:, 2]) | (det_boxes[:, 1] >= det_boxes[:, 3])] = ncls
+    rows = np.flatnonzero(dci < ncls) if protocol != "2018" else None  # few rows left after the cap
+    dci_r, ds = (dci, det_scores) if rows is None else (dci[rows], det_scores[rows])
+    dkf_r = dkf if rows is None else dkf[rows]
+    dg = dkf_r.astype(np.int64 if universe.size * (ncls + 1) >= 1 << 31 else np.int32) * (ncls + 1) + dci_r
+    del dkf, dkf_r
     if protocol == "2018":
-        sel = _cap_per_group(dg, ds, NMS_MAX_BOXES)
-        if sel.size < dg.size:
-            rows, dg, dci, ds = rows[sel], dg[sel], dci[sel], ds[sel]
+        drop = _cap_per_group(dg, ds, NMS_MAX_BOXES, ncls + 1)
+        if drop.size:
+            dg[drop] += ncls - dci_r[drop]
+            dci_r[drop] = ncls
 
-    tp = _match(gkf * ncls + gci, gb, dg, det_boxes, rows, ds, universe.size * ncls, iou_threshold)
+    tp = _match(gkf * (ncls + 1) + gci, gb, dg, det_boxes, rows, ds, universe.size * (ncls + 1), iou_threshold)
     num_gt = np.bincount(gci, minlength=ncls)
-    num_det = np.bincount(dci, minlength=ncls)
-    num_tp = np.bincount(dci[tp], minlength=ncls)
-    ranks = tp_ranks(dci, ds, tp, ncls)
+    num_det = np.bincount(dci_r, minlength=ncls + 1)[:ncls]
+    num_tp = np.bincount(dci_r[tp], minlength=ncls + 1)[:ncls]
+    ranks = tp_ranks_by_class(dci_r, ds, tp, ncls)
     aps = [voc_ap_from_tp_ranks(ranks[c], int(num_gt[c])) for c in range(ncls)]
     return _result(f"ava-{protocol}", iou_threshold, classes, aps, num_gt, num_tp, num_det, class_names, warnings)
+
+
+def _int_labels(labels) -> np.ndarray:
+    """Integer label ids as given (int32 rows from the CSV reader are not widened: 72 MB at AVA scale)."""
+    labels = np.asarray(labels)
+    return labels if labels.dtype.kind in "iu" else labels.astype(np.int64)
+
+
+def _lookup(table: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """table[labels] with out-of-range labels (negative or huge ids) mapped to the table's last value."""
+    if labels.size and (labels.min() < 0 or labels.max() >= table.size):
+        return table[np.where((labels >= 0) & (labels < table.size), labels, table.size - 1)]
+    return table[labels]
 
 
 def _in_classes(labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
@@ -170,34 +189,40 @@ def _select(mask: np.ndarray, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     return tuple(a[idx] for a in arrays)
 
 
-def _cap_per_group(groups: np.ndarray, scores: np.ndarray, cap: int) -> np.ndarray:
-    """Indices kept when each group keeps only its ``cap`` best detections (score desc, input order)."""
+def _cap_per_group(groups: np.ndarray, scores: np.ndarray, cap: int, stride: int) -> np.ndarray:
+    """Indices dropped when each group keeps only its ``cap`` best detections (score desc, input order).
+
+    Groups ``g`` with ``g % stride == stride - 1`` hold dropped rows and are left alone.
+    """
     counts = np.bincount(groups) if groups.size else np.zeros(0, np.int64)
-    if counts.size == 0 or counts.max() <= cap:
-        return np.arange(groups.size)
-    keep = np.ones(groups.size, dtype=bool)
-    for g in np.flatnonzero(counts > cap):
+    over = np.flatnonzero(counts > cap)
+    over = over[over % stride != stride - 1]
+    drop = [np.zeros(0, np.int64)]
+    for g in over:
         idx = np.flatnonzero(groups == g)
-        keep[idx[np.argsort(-scores[idx], kind="stable")[cap:]]] = False
-    return np.flatnonzero(keep)
+        drop.append(idx[np.argsort(-scores[idx], kind="stable")[cap:]])
+    return np.concatenate(drop)
 
 
-def _match(gg: np.ndarray, gb: np.ndarray, dg: np.ndarray, boxes: np.ndarray, rows: np.ndarray, ds: np.ndarray,
-           ngroups: int, iou_threshold: float) -> np.ndarray:
-    """TP flags of detections, AVA rule (best GT of the group, no fall-back), bool[D]."""
+def _match(gg: np.ndarray, gb: np.ndarray, dg: np.ndarray, boxes: np.ndarray, rows: np.ndarray | None,
+           ds: np.ndarray, ngroups: int, iou_threshold: float) -> np.ndarray:
+    """TP flags of detections, AVA rule (best GT of the group, no fall-back), bool[D].
+
+    Detection i's box is ``boxes[rows[i]]`` (``boxes[i]`` when ``rows`` is None).
+    """
     tp = np.zeros(dg.size, dtype=bool)
     if gg.size == 0 or dg.size == 0:
         return tp
     gorder = np.argsort(gg, kind="stable")  # GT of a group in input order: argmax takes the first on ties
     counts = np.bincount(gg, minlength=ngroups)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    cand = np.flatnonzero(counts[dg] > 0)  # detections in groups with no GT are FPs
+    cand = np.flatnonzero((counts > 0)[dg])  # detections in groups with no GT are FPs
     if cand.size == 0:
         return tp
     o = np.argsort(-ds[cand], kind="stable")
     cand = cand[o[np.argsort(dg[cand[o]], kind="stable")]]  # by group, then score desc, then input order
     g = dg[cand]
-    cboxes = boxes[rows[cand]]
+    cboxes = boxes[cand if rows is None else rows[cand]]
     best_iou = np.full(cand.size, -np.inf)
     best_gt = np.zeros(cand.size, dtype=np.int64)
     for j in range(int(counts[g].max())):
@@ -213,6 +238,57 @@ def _match(gg: np.ndarray, gb: np.ndarray, dg: np.ndarray, boxes: np.ndarray, ro
     ok = best_iou >= iou_threshold
     tp[cand] = first_claim_tp(best_gt, ok)
     return tp
+
+
+def tp_ranks_by_class(cls: np.ndarray, scores: np.ndarray, tp: np.ndarray, ncls: int) -> list[np.ndarray]:
+    """Per class ``c < ncls``, the increasing 1-based positions of its TPs in the order (score desc, index asc).
+
+    Equal to :func:`acrn.eval.ap.tp_ranks`, cheaper for millions of rows with many equal scores: a TP's
+    position is 1 + the class members scoring higher (one sorted copy of the class's scores) + the members
+    with an equal score and a smaller index (found by hashing the scores' bit patterns, then checked
+    exactly). Rows of class ``ncls`` or above are ignored.
+    """
+    out = [np.zeros(0, dtype=np.int64) for _ in range(ncls)]
+    tpi = np.flatnonzero(tp)
+    if tpi.size == 0:
+        return out
+    by_class = np.argsort(cls, kind="stable")  # members of each class in increasing index
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(cls, minlength=ncls))])
+    tcls = cls[tpi]
+    for c in np.unique(tcls[tcls < ncls]):
+        t = tpi[tcls == c]
+        members = by_class[bounds[c]:bounds[c + 1]]
+        s = scores[members]
+        ss = np.sort(s)
+        st = scores[t]
+        left, right = np.searchsorted(ss, st, side="left"), np.searchsorted(ss, st, side="right")
+        rank = members.size - right + 1
+        tied = right - left > 1
+        if tied.any():
+            rank[tied] += _earlier_equal(members, s, t[tied], st[tied])
+        out[int(c)] = np.sort(rank)
+    return out
+
+
+_HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
+_HASH_BITS = 16
+
+
+def _earlier_equal(members: np.ndarray, s: np.ndarray, t: np.ndarray, st: np.ndarray) -> np.ndarray:
+    """For each t[i]: members (increasing row indices, scores ``s``) with score == st[i] and index < t[i]."""
+    vals = np.unique(st)
+    shift = np.uint64(64 - _HASH_BITS)
+    table = np.zeros(1 << _HASH_BITS, dtype=bool)
+    table[((vals + 0.0).view(np.uint64) * _HASH_MUL) >> shift] = True  # + 0.0 turns -0.0 into 0.0
+    cand = np.flatnonzero(table[((s + 0.0).view(np.uint64) * _HASH_MUL) >> shift])
+    pos = np.searchsorted(vals, s[cand]).clip(0, vals.size - 1)
+    cand = cand[vals[pos] == s[cand]]  # exactly equal to a tied TP score
+    tm = members[cand]  # increasing index
+    n1 = int(members[-1]) + 2
+    comp = np.searchsorted(vals, s[cand]) * n1 + tm  # sorted by (value, index) once sorted
+    comp.sort()
+    sid = np.searchsorted(vals, st) * n1
+    return np.searchsorted(comp, sid + t) - np.searchsorted(comp, sid)
 
 
 def _result(protocol, iou, classes, aps, num_gt, num_tp, num_det, names, warnings) -> dict:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +35,10 @@ COORD_PIXEL_LIMIT = 1.5  # a coordinate beyond [-0.5, 1.5] is "clearly pixels", 
 
 @dataclass
 class AvaRows:
-    """Parsed AVA CSV: keys int64[N], boxes float64[N,4] (x1,y1,x2,y2), labels int64[N], scores float64[N]."""
+    """Parsed AVA CSV: keys int64[N], boxes float64[N,4] (x1,y1,x2,y2), labels int32[N], scores float64[N].
+
+    Action ids beyond the int32 range (never in a label map) are stored as ``LABEL_OUT_OF_RANGE``.
+    """
 
     keys: np.ndarray
     boxes: np.ndarray
@@ -53,6 +57,17 @@ def key_to_str(key: int, videos: list[str], protocol: str) -> str:
     if t >= KEY_OFFSET:
         v, t = v + 1, t - KEY_SHIFT
     return f"{videos[v]},{t:04d}" if protocol != "2020" else f"{videos[v]},{t / 1e6:.6f}"
+
+
+LABEL_OUT_OF_RANGE = np.iinfo(np.int32).min
+
+
+def _labels32(values: np.ndarray) -> np.ndarray:
+    """int32 action ids from exact integer values (float64); out-of-range ids become LABEL_OUT_OF_RANGE."""
+    if values.size and not (values.min() > LABEL_OUT_OF_RANGE and values.max() <= np.iinfo(np.int32).max):
+        values = np.where((values > LABEL_OUT_OF_RANGE) & (values <= np.iinfo(np.int32).max), values,
+                          LABEL_OUT_OF_RANGE)
+    return values.astype(np.int32)
 
 
 class _Chunk:
@@ -199,7 +214,7 @@ class _Reader:
         """Store one parsed chunk: vid int[n] video indices, vals float64[n, ncols - 1] numeric columns."""
         ts = vals[:, 0] if self.protocol != "2020" else np.round(vals[:, 0] * 1e6)
         score = vals[:, 6] if vals.shape[1] == 7 else np.ones(vals.shape[0])
-        self.add(make_key(vid, ts.astype(np.int64)), vals[:, 1:5], vals[:, 5].astype(np.int64), score, line0)
+        self.add(make_key(vid, ts.astype(np.int64)), vals[:, 1:5], _labels32(vals[:, 5]), score, line0)
 
     def _videos_fast(self, ch: _Chunk, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
         length = ends - starts
@@ -249,8 +264,8 @@ class _Reader:
             boxes.append(vals[:4])
             labels.append(int(vals[4]))
             scores.append(vals[5] if len(row) == 8 else 1.0)
-        self.add(np.array(keys, np.int64), np.array(boxes, np.float64).reshape(-1, 4), np.array(labels, np.int64),
-                 np.array(scores, np.float64), line0)
+        self.add(np.array(keys, np.int64), np.array(boxes, np.float64).reshape(-1, 4),
+                 _labels32(np.array(labels, np.float64)), np.array(scores, np.float64), line0)
         self.empty.append(np.array(empty, np.int64))
 
     def add(self, keys, boxes, labels, scores, line0: int) -> None:
@@ -275,7 +290,28 @@ class _Reader:
 
     def preallocate(self, rows: int) -> None:
         """Write rows straight into arrays of this size (no concatenation copy at the end)."""
-        self.out = (np.empty(rows, np.int64), np.empty((rows, 4)), np.empty(rows, np.int64), np.empty(rows))
+        self.out = (np.empty(rows, np.int64), np.empty((rows, 4)), np.empty(rows, np.int32), np.empty(rows))
+
+
+@contextmanager
+def small_pages():
+    """Large numpy arrays without ``madvise(MADV_HUGEPAGE)`` while parsing/evaluating 1 GB of rows.
+
+    numpy asks for transparent huge pages on big allocations; where the kernel then compacts memory
+    synchronously on first touch (THP defrag "madvise", as on our CI machine) that costs ~2 s of system
+    time per GB, against ~0.4 s with ordinary pages. numpy's documented switch for this is the
+    NUMPY_MADVISE_HUGEPAGE variable; this sets the same flag for the duration and restores it.
+    """
+    try:
+        from numpy._core import multiarray
+        previous = multiarray._set_madvise_hugepage(False)
+    except (ImportError, AttributeError):  # other numpy versions: leave it alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        multiarray._set_madvise_hugepage(previous)
 
 
 def read_ava_csv(path: str | Path, protocol: str = "2018", videos: dict[str, int] | None = None,
@@ -284,9 +320,10 @@ def read_ava_csv(path: str | Path, protocol: str = "2018", videos: dict[str, int
     (share one dict between the ground truth and the detections so their keys agree)."""
     path = Path(path)
     reader = _Reader(path, protocol, {} if videos is None else videos, allow_empty_rows)
-    reader.preallocate(_count_lines(path))
-    run_reader(reader, path)
-    return _assemble(reader)
+    with small_pages():
+        reader.preallocate(_count_lines(path))
+        run_reader(reader, path)
+        return _assemble(reader)
 
 
 def _count_lines(path: Path) -> int:

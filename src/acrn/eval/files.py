@@ -10,7 +10,7 @@ from acrn.errors import InputError
 from acrn.eval.act import act_frame_ap, act_video_ap, split_videos
 from acrn.eval.act_io import read_frame_dets, read_tubes
 from acrn.eval.ava import evaluate_ava
-from acrn.eval.ava_csv import read_ava_csv, read_exclusions
+from acrn.eval.ava_csv import read_ava_csv, read_exclusions, small_pages
 from acrn.eval.io import load_gt_file
 from acrn.eval.labelmap import read_labelmap
 
@@ -18,6 +18,11 @@ from acrn.eval.labelmap import read_labelmap
 def evaluate_ava_files(gt: str | Path, det: str | Path, labelmap: str | Path, exclusions: str | Path | None = None,
                        protocol: str = "2018") -> dict:
     """AVA frame-AP from the official file formats (ground truth CSV, detections CSV, pbtxt label map)."""
+    with small_pages():
+        return _evaluate_ava_files(gt, det, labelmap, exclusions, protocol)
+
+
+def _evaluate_ava_files(gt, det, labelmap, exclusions, protocol) -> dict:
     categories, class_ids = read_labelmap(labelmap)
     videos: dict[str, int] = {}
     g = read_ava_csv(gt, protocol, videos, allow_empty_rows=protocol == "2020")
