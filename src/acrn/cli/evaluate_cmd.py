@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 
 from acrn.cli.common import atomic_write_text
+from acrn.errors import InputError
 from acrn.eval.ava import PROTOCOLS
 
 
@@ -63,6 +66,30 @@ def _common(a: argparse.ArgumentParser) -> None:
     a.add_argument("--quiet", action="store_true", help="print only the mean(s)")
 
 
+def _check_outputs(args) -> None:
+    """Refuse unwritable ``--json``/``--plot`` paths before a long evaluation, with a one-line error."""
+    for flag, value in (("--json", args.json), ("--plot", args.plot)):
+        if not value:
+            continue
+        path = Path(value)
+        if path.is_dir():
+            raise InputError(f"{flag} {value}: is a directory, expected a file path")
+        parent = path.parent
+        while not parent.exists() and parent != parent.parent:  # missing folders are created on writing
+            parent = parent.parent
+        if not parent.is_dir():
+            raise InputError(f"{flag} {value}: cannot write there ({parent} is not a directory)")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise InputError(f"{flag} {value}: cannot write there (no permission in {parent})")
+
+
+def _write(flag: str, path: str, write) -> None:
+    try:
+        write()
+    except OSError as e:
+        raise InputError(f"{flag} {path}: cannot write ({e.strerror or e})") from None
+
+
 def _finish(res: dict, args) -> int:
     from acrn.eval.report import format_table, plot_per_class
 
@@ -71,20 +98,22 @@ def _finish(res: dict, args) -> int:
     table = format_table(res)
     print("\n".join(table.splitlines()[-5:]) if args.quiet else table)
     if args.json:
-        atomic_write_text(args.json, json.dumps(res, indent=1) + "\n")
+        _write("--json", args.json, lambda: atomic_write_text(args.json, json.dumps(res, indent=1) + "\n"))
     if args.plot:
-        plot_per_class(res, args.plot)
+        _write("--plot", args.plot, lambda: plot_per_class(res, args.plot))
     return 0
 
 
 def _run_ava(args) -> int:
     from acrn.eval.files import evaluate_ava_files
 
+    _check_outputs(args)
     return _finish(evaluate_ava_files(args.gt, args.det, args.labelmap, args.exclusions, args.protocol), args)
 
 
 def _run_act(args) -> int:
     from acrn.eval.files import evaluate_act_files
 
+    _check_outputs(args)
     res = evaluate_act_files(args.gt, args.split, args.frame_dets, args.tubes, args.iou, args.video_iou)
     return _finish(res, args)
