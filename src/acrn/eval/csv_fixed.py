@@ -18,6 +18,7 @@ import numpy as np
 
 _MAX_DIGITS = 15  # mantissas stay below 2**53
 _F32_DIGITS = 7  # ... and below 2**24: float32 products and sums are exact
+_MAX_GROUPS = 16  # line lengths per block; more goes to the general parser
 
 
 class Layout:
@@ -28,13 +29,15 @@ class Layout:
         seps = [i for i, c in enumerate(first) if c == 44] + [self.length - 1]
         self.ncols = len(seps)
         self.seps = np.array(seps[:-1], dtype=np.int64)
+        self.ok = first.endswith(b"\n") and self.ncols >= 2 and seps[0] > 0  # a name and a number at least
+        if not self.ok:
+            return
         self.start = seps[0] + 1  # first numeric byte (column 0 is the video id)
         lo = np.zeros(self.length, np.uint8)
         hi = np.full(self.length, 255, np.uint8)
         width = self.length - 1 - self.start
         self.weights = np.zeros((width, self.ncols - 1), np.float64)
         self.scale = np.ones(self.ncols - 1, np.float64)
-        self.ok = first.endswith(b"\n") and seps[0] > 0
         for j in range(1, self.ncols):
             a, b = seps[j - 1] + 1, seps[j]
             field = first[a:b]
@@ -56,29 +59,60 @@ class Layout:
         self.max_digits = int((self.weights > 0).sum(0).max())
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=32)
 def _tiled(lo: bytes, span: bytes, n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.tile(np.frombuffer(lo, np.uint8), n), np.tile(np.frombuffer(span, np.uint8), n)
 
 
 def parse_fixed(data: bytes, int_cols: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray] | None:
-    """Parse a newline-terminated block whose rows all share the first row's layout.
+    """Parse a newline-terminated block whose rows, grouped by line length, share their group's layout.
+
+    Rows of one length are parsed together (in place when every row has the same length, else gathered
+    into one matrix per length); typical files have one or two lengths (action ids of one or two digits).
 
     Args:
-        data: bytes of whole lines, each ``name,num,...,num\\n`` (no quotes, no CR: checked by the caller).
+        data: bytes of whole lines, each ``name,num,...,num\n`` (no quotes, no CR: checked by the caller).
         int_cols: 1-based numeric columns that must be integers (no dot).
     Returns:
-        (names S[n] fixed-width first-column bytes, values float64[n, ncols - 1]) or None when any row
-        differs from the layout (other lengths, separators, signs, exponents, ...).
+        (names S[n] first-column bytes, values float64[n, ncols - 1]) in row order, or None when some row
+        differs from the layout of its length group (separators, signs, exponents, ...).
     """
-    length = data.find(b"\n") + 1
-    if length <= 2 or len(data) % length:
+    flat = np.frombuffer(data, np.uint8)
+    first = data.find(b"\n") + 1
+    if first <= 2:
         return None
-    lay = Layout(data[:length], int_cols)
-    n = len(data) // length
+    if len(data) % first == 0 and data[first - 1::first].count(b"\n") == len(data) // first:
+        res = _parse_rows(flat, first, int_cols)  # equal lengths if every newline lands on the grid
+        if res is not None:
+            return res
+    ends = np.flatnonzero(flat == 10)
+    if ends.size == 0 or ends[-1] != flat.size - 1:
+        return None
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    lengths, inv = np.unique(ends - starts + 1, return_inverse=True)
+    if lengths.size > _MAX_GROUPS:
+        return None
+    parts = []
+    for g, length in enumerate(lengths):
+        idx = np.flatnonzero(inv == g)
+        rows = np.lib.stride_tricks.sliding_window_view(flat, int(length))[starts[idx]]  # [m, length] copy
+        res = _parse_rows(rows.ravel(), int(length), int_cols)
+        if res is None or (parts and res[1].shape[1] != parts[0][2].shape[1]):
+            return None
+        parts.append((idx, *res))
+    names = np.empty(starts.size, dtype=f"S{max(p[1].dtype.itemsize for p in parts)}")
+    values = np.empty((starts.size, parts[0][2].shape[1]))
+    for idx, nm, val in parts:
+        names[idx], values[idx] = nm, val
+    return names, values
+
+
+def _parse_rows(flat: np.ndarray, length: int, int_cols: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Rows of ``length`` bytes each (uint8[n * length]) with the first row's layout, else None."""
+    lay = Layout(flat[:length].tobytes(), int_cols)
+    n = flat.size // length
     if not lay.ok:
         return None
-    flat = np.frombuffer(data, np.uint8)
     ids = np.ascontiguousarray(flat.reshape(n, length)[:, :lay.seps[0]])
     if np.count_nonzero((ids == 44) | (ids == 10)):  # the only bytes the layout check lets through there
         return None
