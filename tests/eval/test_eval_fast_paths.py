@@ -49,14 +49,18 @@ def test_read_ava_csv_fixed_and_general_paths_agree(tmp_path):
     rng = np.random.default_rng(1)
     fixed = _fixed_rows(rng, 300)
     (tmp_path / "a.csv").write_text(fixed)
-    mixed = fixed.replace(",05,", ",5,")  # label widths vary: the general parser takes those blocks
+    mixed = fixed.replace(",05,", ",5,")  # two line lengths: parsed per length group
+    assert parse_fixed(mixed.encode(), (1, 6)) is not None and parse_fixed(fixed.encode(), (1, 6)) is not None
     (tmp_path / "b.csv").write_text(mixed)
-    a, b = read_ava_csv(tmp_path / "a.csv", "2018", {}), read_ava_csv(tmp_path / "b.csv", "2018", {})
+    signed = fixed.replace(",0.", ",+0.", 1)  # off every layout: the general parser takes the block
+    assert parse_fixed(signed.encode(), (1, 6)) is None
+    (tmp_path / "c.csv").write_text(signed)
+    a, b, c = (read_ava_csv(tmp_path / f"{x}.csv", "2018", {}) for x in "abc")
     vals = _python_values(fixed)
-    for r in (a, b):
+    for r in (a, b, c):
         assert np.array_equal(r.boxes, vals[:, 1:5]) and np.array_equal(r.scores, vals[:, 6])
         assert r.labels.dtype == np.int32 and np.array_equal(r.labels, vals[:, 5].astype(np.int32))
-    assert np.array_equal(a.keys, b.keys)
+    assert np.array_equal(a.keys, b.keys) and np.array_equal(a.keys, c.keys)
 
 
 def test_action_ids_beyond_int32_do_not_alias(tmp_path):
