@@ -23,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", type=int, default=3, help="labels per actor in the JSON and the video")
     p.add_argument("--no-render", action="store_true", help="skip the rendered mp4")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    p.add_argument("--contiguous", action="store_true",
+                   help="keep the default memory format (channels_last_3d is used otherwise: ~5x faster on CPU)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a value of the checkpoint's config (e.g. model.score_thresh=0.2)")
     p.set_defaults(func=run)
@@ -38,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
 
     info = init_distributed(args.device)
     try:
-        cfg, model, postprocess, extra = load_detector(args.checkpoint, args.overrides, info.device,
+        fast = [] if args.contiguous else ["runtime.channels_last=true"]
+        cfg, model, postprocess, extra = load_detector(args.checkpoint, fast + args.overrides, info.device,
                                                        actors="file" if args.proposals else None)
         proposals = read_proposals(args.proposals) if args.proposals else None
         summary = detect_videos(cfg, model, postprocess, args.videos, args.out, every=args.every,
