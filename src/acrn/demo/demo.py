@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from acrn.demo.figures import base_vs_acrn, heatmap_gallery
-from acrn.demo.run import VariantResult, run_variant, variant_config
+from acrn.demo.parallel import Job, run_jobs
+from acrn.demo.run import VariantResult, variant_config
 from acrn.viz import plots
 from acrn.viz.report import Cell, Image, Section, Table, mean_std, percent, write_report
 
@@ -36,6 +35,7 @@ class DemoOptions:
     data_seed: int = 0
     dense_stride: int = 4  # video-AP: detect every 4th frame (0.5 s at 8 fps); the linker interpolates
     progress: bool = True
+    workers: int = 2  # runs in parallel, one torch thread each (1: one after the other, here)
     overrides: list[str] = field(default_factory=list)
 
 
@@ -64,19 +64,20 @@ def ensure_data(data: Path, seed: int, preset: str = "demo") -> Path:
 def run_demo(opts: DemoOptions) -> dict[str, Any]:
     """Run the whole demo; returns the results dict also written to ``<out>/results.json``."""
     t_start = time.perf_counter()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     root = ensure_data(opts.data, opts.data_seed, opts.preset)
+    jobs = [Job(name, variant_config(root, opts.out / "runs" / f"{name}-seed{seed}", [*sets, *opts.overrides],
+                                     seed, opts.steps, progress=opts.progress and opts.workers <= 1),
+                opts.dense_stride)
+            for seed in opts.seeds for name, sets in MODELS.items()]
+    log(f"training and evaluating {len(jobs)} runs ({', '.join(MODELS)}; seeds {opts.seeds}; "
+        f"{jobs[0].cfg.solver.max_steps} steps each) in {opts.workers} process(es)")
     runs: dict[str, list[VariantResult]] = {name: [] for name in MODELS}
-    for seed in opts.seeds:
-        for name, sets in MODELS.items():
-            cfg = variant_config(root, opts.out / "runs" / f"{name}-seed{seed}", [*sets, *opts.overrides], seed,
-                                 opts.steps, opts.progress)
-            log(f"training {name} (seed {seed}, {cfg.solver.max_steps} steps)")
-            res = run_variant(name, cfg, opts.dense_stride)
-            m = res.metrics
-            log(f"{name} seed {seed}: frame-AP {percent(m['frame_mAP'])}, video-AP@0.5 "
-                f"{percent(m['video_mAP'].get('0.5'))}, trained in {m['train_seconds']:.0f} s")
-            runs[name].append(res)
+    for job, res in zip(jobs, run_jobs(jobs, opts.workers, opts.progress)):
+        m = res.metrics
+        log(f"{job.name} seed {job.cfg.runtime.seed}: frame-AP {percent(m['frame_mAP'])}, video-AP@0.5 "
+            f"{percent(m['video_mAP'].get('0.5'))}, trained in {m['train_seconds']:.0f} s, "
+            f"evaluated in {m['eval_seconds']:.0f} s")
+        runs[job.name].append(res)
     meta = json.loads((root / "meta.json").read_text())
     results = summarise(runs, meta, opts)
     results["timing"] = {"total_seconds": time.perf_counter() - t_start, "peak_memory_mb": peak_memory_mb()}
