@@ -8,6 +8,10 @@ official-algorithm reference of tests/eval/reference.py (evaluation).
 JHMDB: 270 videos x 40 frames, 21 classes, 2.26M frame detections, 56,700 tubes; baseline: the naive ACT
 reference of tests/eval/reference_act.py on a subset, scaled.
 
+Also timed: the same detections with unpadded action ids/timestamps (two line lengths), CPU seconds next
+to wall seconds (the machine is shared), and with ``--baseline-src`` an earlier revision end to end in
+the same run (``git archive REV src | tar -x -C /tmp/base`` then ``--baseline-src /tmp/base/src``).
+
     python benchmarks/bench_eval.py [--scale 1.0] [--repeats 3] [--workdir /tmp/acrn_bench_eval]
 """
 
@@ -97,18 +101,33 @@ def make_ava(workdir: Path, scale: float, seed: int = 0) -> dict:
             "det_rows": rows, "det_csv_bytes": det_path.stat().st_size}
 
 
-def _child_end_to_end(workdir: Path, protocol: str) -> dict:
-    code = ("import time, json; t=time.perf_counter();"
+def _child_end_to_end(workdir: Path, protocol: str, det: str = "det.csv", src: str | None = None) -> dict:
+    """One ``evaluate_ava_files`` run in a fresh process: wall and CPU seconds (user + system), peak RSS.
+
+    ``src``: another checkout's ``src`` folder to import acrn from (the baseline revision).
+    """
+    code = ("import time, json, os; t=time.perf_counter(); c=os.times();"
             "from acrn.eval.files import evaluate_ava_files;"
-            f"r=evaluate_ava_files(r'{workdir / 'gt.csv'}', r'{workdir / 'det.csv'}', r'{workdir / 'lm.pbtxt'}',"
+            f"r=evaluate_ava_files(r'{workdir / 'gt.csv'}', r'{workdir / det}', r'{workdir / 'lm.pbtxt'}',"
             f" None, '{protocol}');"
-            "hwm=[int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM')][0];"
-            "print(json.dumps({'s': time.perf_counter()-t, 'mAP': r['mAP'], 'peak_rss_mb': hwm/1024}))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+            "e=os.times(); hwm=[int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM')][0];"
+            "print(json.dumps({'s': time.perf_counter()-t, 'cpu_s': e.user+e.system-c.user-c.system,"
+            " 'sys_s': e.system-c.system, 'mAP': r['mAP'], 'peak_rss_mb': hwm/1024}))")
+    env = dict(os.environ, **({"PYTHONPATH": src} if src else {}))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def bench_ava(workdir: Path, scale: float, repeats: int) -> dict:
+def _variable_width_copy(workdir: Path) -> Path:
+    """det.csv with action ids and timestamps unpadded (``%d``, as most writers do): two line lengths."""
+    out = workdir / "det_var.csv"
+    with open(workdir / "det.csv", "rb") as f, open(out, "wb") as g:
+        for block in iter(lambda: f.read(1 << 24), b""):  # blocks end on a newline (rows of equal length)
+            g.write(block.replace(b",0", b",\0").replace(b",\0.", b",0.").replace(b",\0", b","))
+    return out
+
+
+def bench_ava(workdir: Path, scale: float, repeats: int, baseline_src: str | None = None) -> dict:
     from reference import ref_ava
 
     info = make_ava(workdir, scale)
@@ -119,6 +138,16 @@ def bench_ava(workdir: Path, scale: float, repeats: int) -> dict:
     t_gt, g = timed(lambda: read_ava_csv(workdir / "gt.csv", "2018", videos), repeats)
     t_det, d = timed(lambda: read_ava_csv(workdir / "det.csv", "2018", videos), repeats)
     res["parse_gt_s"], res["parse_det_s"] = t_gt, t_det
+    c = time.process_time()
+    read_ava_csv(workdir / "det.csv", "2018", {})
+    res["parse_det_cpu_s"] = time.process_time() - c
+    var = _variable_width_copy(workdir)
+    t, c = time.perf_counter(), time.process_time()
+    dv = read_ava_csv(var, "2018", {})
+    res["parse_det_variable_width_s"], res["parse_det_variable_width_cpu_s"] = (time.perf_counter() - t,
+                                                                                 time.process_time() - c)
+    assert np.array_equal(dv.boxes, d.boxes) and np.array_equal(dv.scores, d.scores)
+    dv = None
     # baseline parse: csv module + float() on the first 200k rows, scaled by rows
     n_sub = min(200_000, info["det_rows"])
     with open(workdir / "det.csv") as f:
@@ -133,6 +162,9 @@ def bench_ava(workdir: Path, scale: float, repeats: int) -> dict:
         s, r = timed(lambda p=proto: evaluate_ava(g.keys, g.boxes, g.labels, d.keys, d.boxes, d.labels, d.scores,
                                                   classes, protocol=p), repeats)
         res[f"inmemory_{proto}_s"], res[f"mAP_{proto}"] = s, r["mAP"]
+        c = time.process_time()
+        evaluate_ava(g.keys, g.boxes, g.labels, d.keys, d.boxes, d.labels, d.scores, classes, protocol=proto)
+        res[f"inmemory_{proto}_cpu_s"] = time.process_time() - c
     # baseline eval: naive official algorithm on the first video, scaled by detection rows
     v0 = d.keys < d.keys.min() + (1 << 40)
     gv = g.keys < d.keys.min() + (1 << 40)
@@ -144,8 +176,13 @@ def bench_ava(workdir: Path, scale: float, repeats: int) -> dict:
     res["baseline_naive_2018_s_scaled"] = (time.perf_counter() - t) * d.keys.size / max(1, len(det_rows))
     res["inmemory_2018_speedup"] = res["baseline_naive_2018_s_scaled"] / res["inmemory_2018_s"]
     g = d = None  # free memory before the end-to-end runs
-    for proto in ("2018", "2019"):
-        res[f"end_to_end_{proto}"] = _child_end_to_end(workdir, proto)
+    for proto in ("2018", "2019", "2020"):
+        new = res[f"end_to_end_{proto}"] = _child_end_to_end(workdir, proto)
+        if baseline_src:  # same data, same minutes: the earlier revision right after
+            old = res[f"end_to_end_{proto}_baseline"] = _child_end_to_end(workdir, proto, src=baseline_src)
+            assert old["mAP"] == new["mAP"], (old, new)
+            res[f"end_to_end_{proto}_speedup_vs_baseline"] = {k: old[k] / new[k] for k in ("s", "cpu_s")}
+    res["end_to_end_2018_variable_width"] = _child_end_to_end(workdir, "2018", det="det_var.csv")
     return res
 
 
@@ -211,14 +248,18 @@ def main() -> None:
     ap.add_argument("--ava-repeats", type=int, default=1, help="repeats for AVA-scale timings (median)")
     ap.add_argument("--workdir", default="/tmp/acrn_bench_eval")
     ap.add_argument("--skip-ava", action="store_true")
+    ap.add_argument("--skip-jhmdb", action="store_true")
+    ap.add_argument("--baseline-src", help="src folder of an earlier revision (e.g. from git archive) to time end "
+                                           "to end in the same run")
     args = ap.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     out = {"numpy": np.__version__, "cpus": os.cpu_count(), "load_avg_at_start": list(os.getloadavg()),
            "repeats": args.repeats, "ava_repeats": args.ava_repeats, "scale": args.scale}
-    out["jhmdb"] = bench_jhmdb(args.repeats)
+    if not args.skip_jhmdb:
+        out["jhmdb"] = bench_jhmdb(args.repeats)
     if not args.skip_ava:
-        out["ava"] = bench_ava(work, args.scale, args.ava_repeats)
+        out["ava"] = bench_ava(work, args.scale, args.ava_repeats, args.baseline_src)
     out["load_avg_at_end"] = list(os.getloadavg())
     out["peak_rss_mb_this_process"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(out, indent=1))

@@ -63,6 +63,23 @@ def test_read_ava_csv_fixed_and_general_paths_agree(tmp_path):
     assert np.array_equal(a.keys, b.keys) and np.array_equal(a.keys, c.keys)
 
 
+def test_fixed_layout_keeps_each_readers_integer_columns(tmp_path):
+    from acrn.errors import InputError
+    from acrn.eval.act_io import read_frame_dets
+
+    rows = "".join(f"vid{i},{i + 1},1,0.9{i},10.5,20.5,30.5,40.5\n" for i in range(3))
+    (tmp_path / "ok.csv").write_text("video,frame,label,score,x1,y1,x2,y2\n" + rows)
+    fd = read_frame_dets(tmp_path / "ok.csv")
+    assert fd.frame.tolist() == [1, 2, 3] and fd.score.tolist() == [0.90, 0.91, 0.92]
+    (tmp_path / "bad.csv").write_text("video,frame,label,score,x1,y1,x2,y2\n" + rows.replace(",1,0.9", ",1.0,0.9"))
+    with pytest.raises(InputError, match=r"bad.csv:2: column 3 \(label\) must be an integer"):
+        read_frame_dets(tmp_path / "bad.csv")
+    (tmp_path / "t.csv").write_text("v,0902.5,0.1,0.1,0.5,0.5,1,0.9\n")
+    with pytest.raises(InputError, match="t.csv:1: timestamp must be integer seconds"):
+        read_ava_csv(tmp_path / "t.csv", "2018", {})
+    assert read_ava_csv(tmp_path / "t.csv", "2020", {}).keys.size == 1
+
+
 def test_action_ids_beyond_int32_do_not_alias(tmp_path):
     (tmp_path / "gt.csv").write_text("v,0902,0.1,0.1,0.5,0.5,1,1\n")
     (tmp_path / "det.csv").write_text("v,0902,0.1,0.1,0.5,0.5,4294967297,0.9\nv,0902,0.1,0.1,0.5,0.5,1,0.5\n")

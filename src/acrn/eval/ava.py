@@ -150,7 +150,8 @@ def evaluate_ava(gt_keys, gt_boxes, gt_labels, det_keys, det_boxes, det_labels, 
             dg[drop] += ncls - dci_r[drop]
             dci_r[drop] = ncls
 
-    tp = _match(gkf * (ncls + 1) + gci, gb, dg, det_boxes, rows, ds, universe.size * (ncls + 1), iou_threshold)
+    gg = gkf.astype(np.int64) * (ncls + 1) + gci
+    tp = _match(gg, gb, dg, det_boxes, rows, ds, universe.size * (ncls + 1), iou_threshold)
     num_gt = np.bincount(gci, minlength=ncls)
     num_det = np.bincount(dci_r, minlength=ncls + 1)[:ncls]
     num_tp = np.bincount(dci_r[tp], minlength=ncls + 1)[:ncls]

@@ -182,7 +182,7 @@ class _Reader:
         """Vectorised parse of a uniform chunk; False if it needs the per-row path."""
         if b'"' in data or b"\r" in data:
             return False
-        fixed = parse_fixed(data, (1, 6) if self.protocol != "2020" else (6,))
+        fixed = parse_fixed(data, tuple(j for j in range(1, len(_COLS)) if self.is_int_col(j)))
         if fixed is not None and fixed[1].shape[1] in (6, 7):
             self.emit(self._video_runs(fixed[0], lambda h: fixed[0][h].decode("utf-8", "replace")), fixed[1], line0)
             return True
