@@ -67,7 +67,7 @@ def test_fixed_layout_keeps_each_readers_integer_columns(tmp_path):
     from acrn.errors import InputError
     from acrn.eval.act_io import read_frame_dets
 
-    rows = "".join(f"vid{i},{i + 1},1,0.9{i},10.5,20.5,30.5,40.5\n" for i in range(3))
+    rows = "".join(f"vid{i},{i + 1},1,0.9{i},10.5,20.5,30,40.5\n" for i in range(3))
     (tmp_path / "ok.csv").write_text("video,frame,label,score,x1,y1,x2,y2\n" + rows)
     fd = read_frame_dets(tmp_path / "ok.csv")
     assert fd.frame.tolist() == [1, 2, 3] and fd.score.tolist() == [0.90, 0.91, 0.92]
