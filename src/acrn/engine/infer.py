@@ -246,7 +246,7 @@ def optimize_for_inference(model: nn.Module, channels_last: bool = False, compil
     flatten, actor ResNet); the RPN's NMS and the ROI loop stay eager. Inference only."""
     if channels_last and hasattr(model, "backbone"):
         # Measured on 2 CPU cores (benchmarks/bench_train.py): a 32x256x256 clip through the full-width ACRN
-        # detector took 0.93 s with channels_last_3d against 5.0 s contiguous in the same run.
+        # detector: 0.93 s vs 5.0 s contiguous in one run, 2.8 s vs 7.2 s in another (shared machine).
         model.backbone.to(memory_format=torch.channels_last_3d)
         model.channels_last_input = True
     if compile:
