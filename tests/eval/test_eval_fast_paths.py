@@ -90,8 +90,10 @@ def test_action_ids_beyond_int32_do_not_alias(tmp_path):
     assert any("1 detection rows with action ids outside" in w for w in r["warnings"])
 
 
+@pytest.mark.parametrize("hash_bits", [16, 2])  # 2: tied scores share hash buckets
 @pytest.mark.parametrize("case", ["ties", "one_value", "signed_zero"])
-def test_tp_ranks_by_class_equal_a_full_stable_sort(case):
+def test_tp_ranks_by_class_equal_a_full_stable_sort(case, hash_bits, monkeypatch):
+    monkeypatch.setattr("acrn.eval.ava._HASH_BITS", hash_bits)
     rng = np.random.default_rng(7)
     n, ncls = 4000, 3
     cls = rng.integers(0, ncls + 1, n)  # class ncls = dropped rows

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from acrn.errors import InputError
-from acrn.eval.ap import first_claim_tp, voc_ap_from_tp_ranks
+from acrn.eval.ap import voc_ap_from_tp_ranks
 from acrn.eval.ava_cap import cap_per_keyframe
 
 PROTOCOLS = ("2018", "2019", "2020")
@@ -220,15 +220,13 @@ def _match(gg: np.ndarray, gb: np.ndarray, dg: np.ndarray, boxes: np.ndarray, ro
     cand = np.flatnonzero((counts > 0)[dg])  # detections in groups with no GT are FPs
     if cand.size == 0:
         return tp
-    o = np.argsort(-ds[cand], kind="stable")
-    cand = cand[o[np.argsort(dg[cand[o]], kind="stable")]]  # by group, then score desc, then input order
     g = dg[cand]
+    cg = counts[g]
     cboxes = boxes[cand if rows is None else rows[cand]]
     best_iou = np.full(cand.size, -np.inf)
     best_gt = np.zeros(cand.size, dtype=np.int64)
-    for j in range(int(counts[g].max())):
-        has = counts[g] > j
-        sel = np.flatnonzero(has)
+    for j in range(int(cg.max())):
+        sel = np.flatnonzero(cg > j)
         gi = gorder[starts[g[sel]] + j]
         iou = box_iou_official(cboxes[sel], gb[gi])
         # np.argmax semantics: the first maximum wins, and the first NaN beats everything
@@ -236,8 +234,14 @@ def _match(gg: np.ndarray, gb: np.ndarray, dg: np.ndarray, boxes: np.ndarray, ro
         better = (iou > prev) | (np.isnan(iou) & ~np.isnan(prev)) if j else np.ones(sel.size, dtype=bool)
         best_iou[sel[better]] = iou[better]
         best_gt[sel[better]] = gi[better]
-    ok = best_iou >= iou_threshold
-    tp[cand] = first_claim_tp(best_gt, ok)
+    # The best GT does not depend on which GTs are still free (no fall-back), so the TP of a GT is the
+    # first passing detection in processing order: highest score, then lowest index.
+    ok = np.flatnonzero(best_iou >= iou_threshold)
+    if ok.size:
+        det, gt = cand[ok], best_gt[ok]
+        order = np.lexsort((det, -ds[det], gt))
+        first = np.concatenate([[True], gt[order][1:] != gt[order][:-1]])
+        tp[det[order[first]]] = True
     return tp
 
 
@@ -258,6 +262,7 @@ def tp_ranks_by_class(cls: np.ndarray, scores: np.ndarray, tp: np.ndarray, ncls:
     tcls = cls[tpi]
     for c in np.unique(tcls[tcls < ncls]):
         t = tpi[tcls == c]
+        t = t[np.argsort(scores[t])]  # sorted needles: searchsorted walks ss once instead of missing cache
         members = by_class[bounds[c]:bounds[c + 1]]
         s = scores[members]
         ss = np.sort(s)
@@ -279,17 +284,20 @@ def _earlier_equal(members: np.ndarray, s: np.ndarray, t: np.ndarray, st: np.nda
     """For each t[i]: members (increasing row indices, scores ``s``) with score == st[i] and index < t[i]."""
     vals = np.unique(st)
     shift = np.uint64(64 - _HASH_BITS)
-    table = np.zeros(1 << _HASH_BITS, dtype=bool)
-    table[((vals + 0.0).view(np.uint64) * _HASH_MUL) >> shift] = True  # + 0.0 turns -0.0 into 0.0
-    cand = np.flatnonzero(table[((s + 0.0).view(np.uint64) * _HASH_MUL) >> shift])
-    pos = np.searchsorted(vals, s[cand]).clip(0, vals.size - 1)
-    cand = cand[vals[pos] == s[cand]]  # exactly equal to a tied TP score
-    tm = members[cand]  # increasing index
+    hv = ((vals + 0.0).view(np.uint64) * _HASH_MUL) >> shift  # + 0.0 turns -0.0 into 0.0
+    table = np.full(1 << _HASH_BITS, -1, dtype=np.int64)
+    table[hv] = np.arange(vals.size)  # bucket -> value id (the last one where values share a bucket)
+    sid = table[((s + 0.0).view(np.uint64) * _HASH_MUL) >> shift]
+    cand = np.flatnonzero(sid >= 0)
+    sid = sid[cand]
+    if np.unique(hv).size < vals.size:  # shared buckets: look the value ids up instead
+        sid = np.searchsorted(vals, s[cand]).clip(0, vals.size - 1)
+    exact = vals[sid] == s[cand]  # hash candidates that really equal a tied TP score
+    cand, sid = cand[exact], sid[exact]
     n1 = int(members[-1]) + 2
-    comp = np.searchsorted(vals, s[cand]) * n1 + tm  # sorted by (value, index) once sorted
-    comp.sort()
-    sid = np.searchsorted(vals, st) * n1
-    return np.searchsorted(comp, sid + t) - np.searchsorted(comp, sid)
+    comp = np.sort(sid * n1 + members[cand])  # (value id, row index), increasing
+    tid = np.searchsorted(vals, st) * n1
+    return np.searchsorted(comp, tid + t) - np.searchsorted(comp, tid)
 
 
 def _result(protocol, iou, classes, aps, num_gt, num_tp, num_det, names, warnings) -> dict:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import csv
 import math
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,7 @@ from acrn.errors import InputError
 from acrn.eval.csv_fixed import parse_fixed
 
 CHUNK_BYTES = 1 << 20
+PARSE_THREADS = 2  # chunks parsed ahead in threads (one process; numpy loops release the GIL)
 _PAD = 64
 _MAX_DIGITS = 15  # < 2**53: the mantissa is exact in float64
 _POW10_INT = 10 ** np.arange(_MAX_DIGITS + 1, dtype=np.int64)
@@ -178,11 +181,20 @@ class _Reader:
             rule = "a number of seconds" if self.protocol == "2020" else "integer seconds (e.g. 0902)"
             raise self.fail(line, f"timestamp must be {rule}, got {text!r}") from None
 
-    def fast_chunk(self, data: bytes, line0: int) -> bool:
-        """Vectorised parse of a uniform chunk; False if it needs the per-row path."""
+    def prepare(self, data: bytes) -> tuple | None:
+        """The fixed-layout parse of a chunk, or None; pure (no reader state), so it may run in a thread."""
+        if b'"' in data or b"\r" in data:
+            return None
+        return parse_fixed(data, tuple(j for j in range(1, len(_COLS)) if self.is_int_col(j)))
+
+    def fast_chunk(self, data: bytes, line0: int, fixed: tuple | None = None) -> bool:
+        """Vectorised parse of a uniform chunk; False if it needs the per-row path.
+
+        ``fixed``: :meth:`prepare`'s result when already computed."""
         if b'"' in data or b"\r" in data:
             return False
-        fixed = parse_fixed(data, tuple(j for j in range(1, len(_COLS)) if self.is_int_col(j)))
+        if fixed is None:
+            fixed = self.prepare(data)
         if fixed is not None and fixed[1].shape[1] in (6, 7):
             self.emit(self._video_runs(fixed[0], lambda h: fixed[0][h].decode("utf-8", "replace")), fixed[1], line0)
             return True
@@ -345,36 +357,47 @@ def run_reader(reader: _Reader, path: Path, skip_header: bytes | None = None) ->
         f = open(path, "rb")
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e.strerror})") from None
-    line0, rest, total = 1, b"", 0
-    with f:
+    line0, total = 1, 0
+    with f, ThreadPoolExecutor(PARSE_THREADS) as pool:
         if skip_header is not None:
             first = f.readline()
             if not first.startswith(skip_header):
                 raise InputError(f"{path}:1: expected the header {skip_header.decode()}..., got "
                                  f"{first[:60].decode('utf-8', 'replace').strip()!r}")
             line0 = 2
-        while True:
-            block = f.read(CHUNK_BYTES)
-            data = rest + block
-            if not block:
-                if data and not data.endswith(b"\n"):
-                    data += b"\n"
-                rest = b""
-            else:
-                cut = data.rfind(b"\n") + 1
-                data, rest = data[:cut], data[cut:]
-            if data:
-                total += len(data)
-                if not reader.fast_chunk(data, line0):
+        # numpy releases the GIL in its loops: chunks are parsed ahead in threads, consumed in file order
+        pending: deque = deque()
+        for data in _blocks(f):
+            if data is not None:
+                pending.append((data, pool.submit(reader.prepare, data)))
+            while pending and (len(pending) > 2 * PARSE_THREADS or data is None):  # None: end of file
+                chunk, fut = pending.popleft()
+                total += len(chunk)
+                if not reader.fast_chunk(chunk, line0, fut.result()):
                     try:
-                        reader.slow_chunk(data.decode("utf-8"), line0)
+                        reader.slow_chunk(chunk.decode("utf-8"), line0)
                     except UnicodeDecodeError:
                         raise InputError(f"{path}: not UTF-8 text") from None
-                line0 += _newlines(data)
-            if not block:
-                break
+                line0 += _newlines(chunk)
     if total == 0:
         raise InputError(f"{path}: file is empty (no data rows)")
+
+
+def _blocks(f):
+    """Newline-terminated blocks of about CHUNK_BYTES (a final newline added if missing), then None."""
+    rest = b""
+    while True:
+        block = f.read(CHUNK_BYTES)
+        data = rest + block
+        if not block:
+            if data:
+                yield data if data.endswith(b"\n") else data + b"\n"
+            yield None
+            return
+        cut = data.rfind(b"\n") + 1
+        data, rest = data[:cut], data[cut:]
+        if data:
+            yield data
 
 
 def _assemble(reader: _Reader) -> AvaRows:
