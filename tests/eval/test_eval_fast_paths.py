@@ -151,3 +151,16 @@ def test_unwritable_output_is_one_line_error(tmp_path, capsys, monkeypatch, flag
                "--labelmap", str(tmp_path / "m.pbtxt"), flag, str(tmp_path)])  # a directory
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and flag in err
+
+
+def test_small_blocks_long_lines_and_a_low_row_estimate(tmp_path, monkeypatch):
+    monkeypatch.setattr("acrn.eval.ava_csv.CHUNK_BYTES", 256)  # files over 64 blocks get an estimated size
+    long_rows = "".join(f"{'v' * 40},{902 + i},0.1000000001,0.2,0.3,0.4,1,0.5\n" for i in range(8))
+    longer = f"{'u' * 300},0902,0.1,0.2,0.3,0.4,1,0.5\n"  # longer than a block
+    short_rows = "".join(f"w,{902 + i % 5},0.1,0.2,0.3,0.4,{1 + i % 3},0.{i % 10}\n" for i in range(3000))
+    text = long_rows + longer + short_rows  # the first block's shortest line is long: rows underestimated
+    (tmp_path / "d.csv").write_text(text)
+    r = read_ava_csv(tmp_path / "d.csv", "2018", {})
+    vals = _python_values(text)
+    assert np.array_equal(r.boxes, vals[:, 1:5]) and np.array_equal(r.scores, vals[:, 6])
+    assert np.array_equal(r.labels, vals[:, 5]) and r.keys.size == 3009
