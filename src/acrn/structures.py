@@ -74,6 +74,7 @@ class Batch:
         proposals: list of B ``Tensor[P_b, 4]`` or ``None``.
         proposal_scores: list of B ``Tensor[P_b]`` or ``None``.
         metas: list of B meta dicts.
+        num_skipped: samples of this batch dropped as unreadable (``data.skip_bad``).
     """
 
     clips: Tensor
@@ -85,6 +86,7 @@ class Batch:
     flows: Tensor | None = None
     proposals: list[Tensor] | None = None
     proposal_scores: list[Tensor] | None = None
+    num_skipped: int = 0
 
     def __len__(self) -> int:
         return self.clips.shape[0]
