@@ -35,7 +35,6 @@ def test_parse_fixed_equals_python_float(fmt_box, fmt_score):
 
 
 @pytest.mark.parametrize("bad", ["v000000x,0902,0.100,0.200,0.300,0.400,01,-.5000\n",  # sign where digits are
-                                 "v000000x,0902,0.100,0.200,0.300,0.400,1,0.50000\n",  # other field widths
                                  "v00,000x,0902,0.100,0.200,0.30,0.400,01,0.5000\n",  # comma in the id
                                  "v000000x,0902,0.100,0.200,0.300,0.400,01,0.5e-1\n",  # exponent
                                  "v000000x,0902,0.100,0.200,0.300,0.400,0.,0.5000\n"])  # dot in an integer
@@ -43,6 +42,12 @@ def test_parse_fixed_refuses_rows_off_the_layout(bad):
     good = "v000000x,0902,0.100,0.200,0.300,0.400,01,0.5000\n"
     assert parse_fixed((good * 3).encode(), (1, 6)) is not None
     assert parse_fixed((good * 3 + bad).encode(), (1, 6)) is None
+
+
+def test_rows_of_one_length_with_two_layouts_are_both_parsed():
+    text = "v000000x,0902,0.100,0.200,0.300,0.400,01,0.5000\n" * 3 + "v000000x,0902,0.100,0.200,0.300,0.400,1,0.50001\n"
+    names, values = parse_fixed(text.encode(), (1, 6))
+    assert np.array_equal(values, _python_values(text)) and names.tolist() == [b"v000000x"] * 4
 
 
 def test_read_ava_csv_fixed_and_general_paths_agree(tmp_path):

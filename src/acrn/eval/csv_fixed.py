@@ -89,14 +89,16 @@ def parse_fixed(data: bytes, int_cols: tuple[int, ...]) -> tuple[np.ndarray, np.
     if ends.size == 0 or ends[-1] != flat.size - 1:
         return None
     starts = np.concatenate([[0], ends[:-1] + 1])
-    lengths, inv = np.unique(ends - starts + 1, return_inverse=True)
-    if lengths.size > _MAX_GROUPS:
+    lengths = ends - starts + 1
+    keys, inv = np.unique(_layout_keys(flat, starts, lengths), return_inverse=True)
+    if keys.size > _MAX_GROUPS:
         return None
     parts = []
-    for g, length in enumerate(lengths):
+    for g in range(keys.size):
         idx = np.flatnonzero(inv == g)
-        rows = np.lib.stride_tricks.sliding_window_view(flat, int(length))[starts[idx]]  # [m, length] copy
-        res = _parse_rows(rows.ravel(), int(length), int_cols)
+        length = int(lengths[idx[0]])
+        rows = np.lib.stride_tricks.sliding_window_view(flat, length)[starts[idx]]  # [m, length] copy
+        res = _parse_rows(rows.ravel(), length, int_cols)
         if res is None or (parts and res[1].shape[1] != parts[0][2].shape[1]):
             return None
         parts.append((idx, *res))
@@ -105,6 +107,22 @@ def parse_fixed(data: bytes, int_cols: tuple[int, ...]) -> tuple[np.ndarray, np.
     for idx, nm, val in parts:
         names[idx], values[idx] = nm, val
     return names, values
+
+
+def _layout_keys(flat: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """uint64[n] per line: its length and comma offsets packed bytewise (lines under 256 bytes with up to 7
+    commas each, as AVA rows), else just its length. Lines with one key share a layout candidate."""
+    commas = np.flatnonzero(flat == 44)
+    n = starts.size
+    if commas.size % n or not 0 < commas.size // n <= 7 or lengths.max() > 255:
+        return lengths.astype(np.uint64)
+    rel = commas.reshape(n, -1) - starts[:, None]
+    if (rel[:, 0] < 0).any() or (rel[:, -1] >= lengths - 1).any():  # some line has other comma counts
+        return lengths.astype(np.uint64)
+    key = lengths.astype(np.uint64)
+    for c in range(rel.shape[1]):
+        key = (key << np.uint64(8)) | rel[:, c].astype(np.uint64)
+    return key
 
 
 def _parse_rows(flat: np.ndarray, length: int, int_cols: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray] | None:
