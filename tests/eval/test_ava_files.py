@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from acrn.errors import InputError
-from acrn.eval import ava_csv
 from acrn.eval.ava_csv import key_to_str, read_ava_csv, read_exclusions
 from acrn.eval.files import evaluate_ava_files
 from acrn.eval.labelmap import AVA_V21_60_CLASS_IDS, parse_labelmap_lines, read_labelmap
@@ -27,7 +26,7 @@ def test_fast_path_equals_python_parsing(tmp_path, monkeypatch):
         rows.append(f"{v},{902 + i % 7:04d},{fmt % b[0]},{b[1]:.3f},{float(b[2])!r},{b[3]:.1f},{1 + i % 80},{fmt % s}")
     rows += ["x,0902,.5,1.,0.5,0.5,3,1e-3", "x,902,0.1,0.1,0.5,0.5,+4,-0.0", "x,0902,0.1,0.1,0.5,0.5,4, 7"]
     p = write(tmp_path, "d.csv", "\n".join(rows))  # no final newline
-    monkeypatch.setattr(ava_csv, "CHUNK_BYTES", 4096)  # many chunks, lines split across reads
+    monkeypatch.setattr("acrn.eval.csv_blocks.CHUNK_BYTES", 4096)  # many chunks, lines split across reads
     fast = read_ava_csv(p)
     expect = [r.split(",") for r in rows]
     assert fast.labels.tolist() == [int(r[6]) for r in expect]

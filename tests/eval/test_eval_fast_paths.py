@@ -159,7 +159,7 @@ def test_unwritable_output_is_one_line_error(tmp_path, capsys, monkeypatch, flag
 
 
 def test_small_blocks_long_lines_and_a_low_row_estimate(tmp_path, monkeypatch):
-    monkeypatch.setattr("acrn.eval.ava_csv.CHUNK_BYTES", 256)  # files over 64 blocks get an estimated size
+    monkeypatch.setattr("acrn.eval.csv_blocks.CHUNK_BYTES", 256)  # files over 64 blocks get an estimated size
     long_rows = "".join(f"{'v' * 40},{902 + i},0.1000000001,0.2,0.3,0.4,1,0.5\n" for i in range(8))
     longer = f"{'u' * 300},0902,0.1,0.2,0.3,0.4,1,0.5\n"  # longer than a block
     short_rows = "".join(f"w,{902 + i % 5},0.1,0.2,0.3,0.4,{1 + i % 3},0.{i % 10}\n" for i in range(3000))

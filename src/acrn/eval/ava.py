@@ -128,17 +128,8 @@ def evaluate_ava(gt_keys, gt_boxes, gt_labels, det_keys, det_boxes, det_labels, 
     gci = index_of[gl].astype(np.int64)
     dci = np.where(dkeep, _lookup(index_of, det_labels), index_of.dtype.type(ncls))
 
-    # 3. Per-keyframe cap (2019/2020, exact heap semantics) or the 2018 score floor, then degenerate boxes
-    # dropped (all revisions; they are not false positives).
-    if protocol != "2018" and dkeep.all():
-        dci[~cap_per_keyframe(dkf, det_scores, det_labels, det_boxes, CAP_PER_KEYFRAME)] = ncls
-    elif protocol != "2018":
-        sel = np.flatnonzero(dkeep)
-        capped = cap_per_keyframe(dkf[sel], det_scores[sel], det_labels[sel], det_boxes, CAP_PER_KEYFRAME, sel)
-        dci[sel[~capped]] = ncls
-    else:
-        dci[det_scores <= NMS_MIN_SCORE] = ncls
-    dci[(det_boxes[:, 0] >= det_boxes[:, 2]) | (det_boxes[:, 1] >= det_boxes[:, 3])] = ncls
+    # 3. Per-keyframe cap (2019/2020) or the 2018 score floor, then degenerate boxes.
+    _drop_detections(protocol, dkeep, dkf, dci, ncls, det_scores, det_labels, det_boxes)
     rows = np.flatnonzero(dci < ncls) if protocol != "2018" else None  # few rows left after the cap
     dci_r, ds = (dci, det_scores) if rows is None else (dci[rows], det_scores[rows])
     dkf_r = dkf if rows is None else dkf[rows]
@@ -158,6 +149,24 @@ def evaluate_ava(gt_keys, gt_boxes, gt_labels, det_keys, det_boxes, det_labels, 
     ranks = tp_ranks_by_class(dci_r, ds, tp, ncls)
     aps = [voc_ap_from_tp_ranks(ranks[c], int(num_gt[c])) for c in range(ncls)]
     return _result(f"ava-{protocol}", iou_threshold, classes, aps, num_gt, num_tp, num_det, class_names, warnings)
+
+
+def _drop_detections(protocol: str, dkeep: np.ndarray, dkf: np.ndarray, dci: np.ndarray, ncls: int,
+                     scores: np.ndarray, labels: np.ndarray, boxes: np.ndarray) -> None:
+    """Set ``dci`` (class index per detection, int[D]) to ``ncls`` for rows the protocol drops, in place.
+
+    2019/2020: the per-keyframe cap with the official heap's semantics (on rows still kept). 2018: scores
+    <= -10 (the NMS score floor). All: x1 >= x2 or y1 >= y2 (dropped, not false positives).
+    """
+    if protocol != "2018" and dkeep.all():
+        dci[~cap_per_keyframe(dkf, scores, labels, boxes, CAP_PER_KEYFRAME)] = ncls
+    elif protocol != "2018":
+        sel = np.flatnonzero(dkeep)
+        capped = cap_per_keyframe(dkf[sel], scores[sel], labels[sel], boxes, CAP_PER_KEYFRAME, sel)
+        dci[sel[~capped]] = ncls
+    else:
+        dci[scores <= NMS_MIN_SCORE] = ncls
+    dci[(boxes[:, 0] >= boxes[:, 2]) | (boxes[:, 1] >= boxes[:, 3])] = ncls
 
 
 def _int_labels(labels) -> np.ndarray:

@@ -15,19 +15,15 @@ from __future__ import annotations
 
 import csv
 import math
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from acrn.errors import InputError
+from acrn.eval.csv_blocks import _row_bound, run_reader, small_pages  # noqa: F401 (run_reader: act_io)
 from acrn.eval.csv_fixed import parse_fixed
 
-CHUNK_BYTES = 1 << 20
-PARSE_THREADS = 2  # chunks parsed ahead in threads (one process; numpy loops release the GIL)
 _PAD = 64
 _MAX_DIGITS = 15  # < 2**53: the mantissa is exact in float64
 _POW10_INT = 10 ** np.arange(_MAX_DIGITS + 1, dtype=np.int64)
@@ -306,27 +302,6 @@ class _Reader:
         self.out = (np.empty(rows, np.int64), np.empty((rows, 4)), np.empty(rows, np.int32), np.empty(rows))
 
 
-@contextmanager
-def small_pages():
-    """Large numpy arrays without ``madvise(MADV_HUGEPAGE)`` while parsing/evaluating 1 GB of rows.
-
-    numpy asks for transparent huge pages on big allocations; where the kernel then compacts memory
-    synchronously on first touch (THP defrag "madvise", as on our CI machine) that costs ~2 s of system
-    time per GB, against ~0.4 s with ordinary pages. numpy's documented switch for this is the
-    NUMPY_MADVISE_HUGEPAGE variable; this sets the same flag for the duration and restores it.
-    """
-    try:
-        from numpy._core import multiarray
-        previous = multiarray._set_madvise_hugepage(False)
-    except (ImportError, AttributeError):  # other numpy versions: leave it alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        multiarray._set_madvise_hugepage(previous)
-
-
 def read_ava_csv(path: str | Path, protocol: str = "2018", videos: dict[str, int] | None = None,
                  allow_empty_rows: bool = False) -> AvaRows:
     """Read an AVA ground-truth or detection CSV. ``videos`` maps video id -> index and is extended in place
@@ -337,85 +312,6 @@ def read_ava_csv(path: str | Path, protocol: str = "2018", videos: dict[str, int
         reader.preallocate(_row_bound(path))
         run_reader(reader, path)
         return _assemble(reader)
-
-
-def _row_bound(path: Path) -> int:
-    """Rows to preallocate: exact for small files; for big ones file size / shortest line of the first MB,
-    plus 25% (pages never written cost no memory; a file with shorter lines later still reads correctly)."""
-    try:
-        size = path.stat().st_size
-        if size <= 64 * CHUNK_BYTES:
-            return _count_lines(path)
-        with open(path, "rb") as f:
-            head = f.read(CHUNK_BYTES)
-    except OSError:
-        return 0
-    shortest = min((len(x) + 1 for x in head.split(b"\n")[:-1] if x), default=1)
-    return int(size / shortest * 1.25) + 16
-
-
-def _count_lines(path: Path) -> int:
-    """Upper bound of the data rows (newlines + 1), read in blocks; 0 if unreadable (errors come later)."""
-    try:
-        with open(path, "rb") as f:
-            return sum(_newlines(block) for block in iter(lambda: f.read(CHUNK_BYTES << 4), b"")) + 1
-    except OSError:
-        return 0
-
-
-def _newlines(data: bytes) -> int:
-    return int(np.count_nonzero(np.frombuffer(data, np.uint8) == 10))  # a few times faster than bytes.count
-
-
-def run_reader(reader: _Reader, path: Path, skip_header: bytes | None = None) -> None:
-    """Feed the file to ``reader`` in newline-aligned chunks (fast path, else per-row path per chunk)."""
-    try:
-        f = open(path, "rb")
-    except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror})") from None
-    line0, total = 1, 0
-    with f, ThreadPoolExecutor(PARSE_THREADS) as pool:
-        if skip_header is not None:
-            first = f.readline()
-            if not first.startswith(skip_header):
-                raise InputError(f"{path}:1: expected the header {skip_header.decode()}..., got "
-                                 f"{first[:60].decode('utf-8', 'replace').strip()!r}")
-            line0 = 2
-        # numpy releases the GIL in its loops: chunks are parsed ahead in threads, consumed in file order
-        pending: deque = deque()
-        for data in _blocks(f):
-            if data is not None:
-                pending.append((data, pool.submit(reader.prepare, data)))
-            while pending and (len(pending) > 2 * PARSE_THREADS or data is None):  # None: end of file
-                chunk, fut = pending.popleft()
-                total += len(chunk)
-                fixed = fut.result()
-                if not reader.fast_chunk(chunk, line0, fixed):
-                    try:
-                        reader.slow_chunk(chunk.decode("utf-8"), line0)
-                    except UnicodeDecodeError:
-                        raise InputError(f"{path}: not UTF-8 text") from None
-                line0 += fixed[1].shape[0] if fixed is not None else _newlines(chunk)  # fixed: one row per line
-    if total == 0:
-        raise InputError(f"{path}: file is empty (no data rows)")
-
-
-def _blocks(f):
-    """Newline-terminated blocks of about CHUNK_BYTES (a final newline added if missing), then None."""
-    rest = b""
-    while True:
-        block = f.read(CHUNK_BYTES)
-        if not block:
-            if rest:
-                yield rest if rest.endswith(b"\n") else rest + b"\n"
-            yield None
-            return
-        cut = block.rfind(b"\n") + 1
-        if cut == 0:  # no line end in this block
-            rest += block
-            continue
-        data, rest = rest + block[:cut], block[cut:]  # one copy of the block
-        yield data
 
 
 def _assemble(reader: _Reader) -> AvaRows:
