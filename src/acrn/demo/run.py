@@ -155,29 +155,18 @@ def dense_video_ap(cfg: Config, model: torch.nn.Module, postprocess: Any, class_
     tubes cover consecutive frames as ACT's spatio-temporal IoU expects.
     """
     from acrn.data import collate
+    from acrn.engine.act_adapter import frame_rows
     from acrn.engine.infer import predict
     from acrn.eval import act_video_ap, link_tubes, linked_to_tubes, load_gt_file, split_videos
 
     gt = load_gt_file(Path(cfg.data.root) / "gt.pkl")
     videos = split_videos(gt, 1)
-    ds, frames = dense_dataset(cfg, gt, videos, stride, class_ids, class_names)
+    ds, _ = dense_dataset(cfg, gt, videos, stride, class_ids, class_names)
     dets = predict(model, postprocess, ds, collate, device=torch.device("cpu"), progress=cfg.runtime.progress,
                    desc="test videos (dense)")
-    index = {v: i for i, v in enumerate(videos)}
-    cols: list[list[np.ndarray]] = [[], [], [], [], []]
-    for d, (video, frame) in zip(dets, frames):
-        if d is None or not len(d):
-            continue
-        s = d.scores.double().numpy()
-        n, c = s.shape
-        cols[0].append(np.full(n * c, index[video]))
-        cols[1].append(np.full(n * c, frame))
-        cols[2].append(np.tile(np.arange(c), n))
-        cols[3].append(s.reshape(-1))
-        cols[4].append(np.repeat(d.boxes.double().numpy(), c, axis=0))
-    if not cols[0]:
+    dv, df, dl, dsc, db = frame_rows(dets, videos)  # each clip's timestamp is its 1-based frame number
+    if not len(dv):
         return {"video_mAP": {str(t): 0.0 for t in thresholds}, "frames": len(ds)}
-    dv, df, dl, dsc, db = (np.concatenate(x) for x in cols)
     tubes = linked_to_tubes(link_tubes(dv, df, dl, dsc, db))
     res = act_video_ap(gt, videos, tubes, thresholds=thresholds)
     return {"video_mAP": res["video_mAP"], "video_per_class": res.get("video_per_class", {}), "frames": len(ds)}
