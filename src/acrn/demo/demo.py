@@ -140,14 +140,18 @@ def report_sections(results: dict, runs: dict[str, list[VariantResult]], root: P
     table = Table(["Model", "frame-AP", "video-AP@0.5", "relational classes AP", "pointing game"], rows,
                   f"Test split of the synthetic benchmark ({seeds_txt}); frame-AP: AVA protocol, IoU 0.5; "
                   "video-AP: ACT protocol after tube linking.")
-    intro = [f"ACRN gains {percent(results['gain_frame_mAP'])} points of frame-AP over the Base-Model "
+    classes = results["classes"]
+    pairs = sorted({tuple(sorted((c["name"], c.get("pair") or ""))) for c in meta["classes"]
+                    if c["kind"] == "relational"})
+    gain = results["gain_frame_mAP"]
+    intro = [f"ACRN minus Base-Model frame-AP: {'+' if gain is not None and gain >= 0 else ''}{percent(gain)} points "
              f"(per seed: Base {', '.join(percent(v) for v in base_seeds)}; ACRN "
              f"{', '.join(percent(v) for v in acrn_seeds)}: {mean_std(base_seeds)} vs {mean_std(acrn_seeds)}).",
-             "Relational classes (catch/throw, follow/lead) have twins whose actor looks and moves the same; "
-             "only the deciding entity outside the actor's box tells them apart. The pointing game counts a "
-             "correctly detected relational action as a hit when the peak cell of its relation heatmap overlaps "
-             "the deciding entity's box."]
-    classes = results["classes"]
+             f"Relational classes ({', '.join('/'.join(p) for p in pairs)}) have twins whose actor looks and moves "
+             "the same; only the deciding entity outside the actor's box tells them apart. The pointing game counts "
+             "a correctly detected relational action as a hit when the peak cell of its relation heatmap overlaps "
+             "the deciding entity's box; chance (a random cell) is "
+             f"{percent(models['ACRN'].get('pointing', {}).get('chance'))} %."]
     ids = list(models["Base-Model"]["per_class"])
     bars = plots.per_class_bars([classes[i]["name"] for i in ids], [models["Base-Model"]["per_class"][i] for i in ids],
                                 [models["ACRN"]["per_class"][i] for i in ids], "Base-Model", "ACRN",
