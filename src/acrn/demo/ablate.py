@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from acrn.demo.demo import ensure_data, log, peak_memory_mb
-from acrn.demo.run import run_variant, variant_config
+from acrn.demo.parallel import Job, run_jobs
+from acrn.demo.run import variant_config
 from acrn.errors import InputError
 from acrn.viz.report import Cell, Section, Table, mean_std, percent, write_report
 
@@ -56,6 +57,7 @@ class AblateOptions:
     steps: int | None = None
     data_seed: int = 0
     progress: bool = True
+    workers: int = 2  # runs in parallel, one torch thread each
     overrides: list[str] = field(default_factory=list)
 
 
@@ -64,15 +66,18 @@ def run_ablation(opts: AblateOptions) -> dict[str, Any]:
     t0 = time.perf_counter()
     variants = study_variants(opts.study)
     root = ensure_data(opts.data, opts.data_seed, opts.preset)
-    cells: dict[str, dict[str, list[float]]] = {}
+    jobs, keys = [], []
     for seed in range(opts.seeds):
         for v in variants:
             tag = f"{v.row}-{v.column}".replace(" ", "_").replace(",", "")
             cfg = variant_config(root, opts.out / "runs" / f"{tag}-seed{seed}", [*v.overrides, *opts.overrides],
-                                 seed, opts.steps, opts.progress)
-            log(f"{opts.study}: {v.row} / {v.column}, seed {seed}")
-            res = run_variant(tag, cfg, video_ap=False)
-            cells.setdefault(v.row, {}).setdefault(v.column, []).append(res.metrics["frame_mAP"])
+                                 seed, opts.steps, progress=opts.progress and opts.workers <= 1)
+            jobs.append(Job(tag, cfg, video_ap=False))
+            keys.append(v)
+    log(f"{opts.study}: {len(jobs)} runs in {opts.workers} process(es)")
+    cells: dict[str, dict[str, list[float]]] = {}
+    for v, res in zip(keys, run_jobs(jobs, opts.workers, opts.progress)):
+        cells.setdefault(v.row, {}).setdefault(v.column, []).append(res.metrics["frame_mAP"])
     results = {"study": opts.study, "seeds": opts.seeds, "frame_mAP": cells,
                "mean": {r: {c: sum(v) / len(v) for c, v in cols.items()} for r, cols in cells.items()},
                "timing": {"total_seconds": time.perf_counter() - t0, "peak_memory_mb": peak_memory_mb()}}
