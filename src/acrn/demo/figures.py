@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import torch
 
-from acrn.demo.pointing import Relation, gt_people, read_relations
+from acrn.demo.pointing import Relation, gt_actions, gt_people, read_relations
 from acrn.ops import box_iou
 from acrn.structures import Detections
 from acrn.viz.draw import BLUE, GREEN, RED, YELLOW, contact_sheet, draw_box, overlay_heatmap
@@ -89,7 +89,7 @@ def base_vs_acrn(root: Path, base: list[Detections | None], acrn: list[Detection
     that ACRN recovers (blue), for relational classes at score threshold ``thresh``."""
     fps = float(json.loads((root / "meta.json").read_text())["fps"])
     people = gt_people(root / "annotations" / "test.csv")
-    labels = _gt_labels(root / "annotations" / "test.csv")
+    labels = gt_actions(root / "annotations" / "test.csv")
     counts = {"false_alarms_removed": 0, "misses_recovered": 0}
     tiles: list[np.ndarray] = []
     for db, da in zip(base, acrn):
@@ -125,15 +125,6 @@ def base_vs_acrn(root: Path, base: list[Detections | None], acrn: list[Detection
     if not tiles:
         return None, counts
     return _write(path, contact_sheet(tiles, columns=4)), counts
-
-
-def _gt_labels(csv_path: Path) -> dict[tuple[tuple[str, int], int], set[int]]:
-    out: dict = {}
-    for line in csv_path.read_text().splitlines():
-        row = line.split(",")
-        if len(row) >= 8:
-            out.setdefault(((row[0], int(row[1])), int(row[7])), set()).add(int(row[6]))
-    return out
 
 
 def _write(path: Path, img: np.ndarray) -> Path:

@@ -135,18 +135,32 @@ def _correct_detection(d: Detections, actor: torch.Tensor, c: int, min_score: fl
     return int(torch.argmax(scores))
 
 
-def gt_people(csv_path: str | Path) -> dict[tuple[str, int], list[tuple[int, list[float]]]]:
-    """``(person_id, normalised box)`` per key frame from an AVA-format ground-truth CSV."""
-    out: dict[tuple[str, int], dict[int, list[float]]] = defaultdict(dict)
+def _gt_rows(csv_path: str | Path):
+    """``(video, timestamp, box normalised, action id, person id)`` per row of an AVA-format GT CSV."""
     with open(csv_path, newline="") as f:
         for line, row in enumerate(csv.reader(f), 1):
             if len(row) < 8:
                 continue
             try:
-                out[(row[0], int(row[1]))][int(row[7])] = [float(v) for v in row[2:6]]
+                yield row[0], int(row[1]), [float(v) for v in row[2:6]], int(row[6]), int(row[7])
             except ValueError:
                 raise InputError(f"{csv_path}, line {line}: non-numeric field in {row}") from None
+
+
+def gt_people(csv_path: str | Path) -> dict[tuple[str, int], list[tuple[int, list[float]]]]:
+    """``(person_id, normalised box)`` per key frame from an AVA-format ground-truth CSV."""
+    out: dict[tuple[str, int], dict[int, list[float]]] = defaultdict(dict)
+    for video, ts, box, _, person in _gt_rows(csv_path):
+        out[(video, ts)][person] = box
     return {k: sorted(v.items()) for k, v in out.items()}
 
 
-__all__ = ["PointingResult", "Relation", "cell_boxes", "gt_people", "pointing_game", "read_relations"]
+def gt_actions(csv_path: str | Path) -> dict[tuple[tuple[str, int], int], set[int]]:
+    """Action ids per ``((video, timestamp), person_id)`` from an AVA-format ground-truth CSV."""
+    out: dict[tuple[tuple[str, int], int], set[int]] = defaultdict(set)
+    for video, ts, _, action, person in _gt_rows(csv_path):
+        out[((video, ts), person)].add(action)
+    return dict(out)
+
+
+__all__ = ["PointingResult", "Relation", "cell_boxes", "gt_actions", "gt_people", "pointing_game", "read_relations"]

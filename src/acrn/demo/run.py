@@ -124,27 +124,26 @@ def dense_proposals(gt: dict, video: str, frame: int, rng: np.random.Generator) 
 
 
 def dense_dataset(cfg: Config, gt: dict, videos: list[str], stride: int, class_ids: list[int],
-                  class_names: list[str]) -> tuple[torch.utils.data.Dataset, list[tuple[str, int]]]:
-    """Every ``stride``-th frame of the test videos as clips with simulated proposals; returns the dataset
-    and its ``(video, 1-based frame)`` list."""
+                  class_names: list[str]) -> torch.utils.data.Dataset:
+    """Every ``stride``-th frame of the test videos as clips with simulated proposals (each clip's
+    timestamp is its 1-based frame number)."""
     from acrn.data import ClipDataset, ClipRecord, FrameSources
     from acrn.data import transforms as T
 
     root = Path(cfg.data.root)
     fps = float(json.loads((root / "meta.json").read_text())["fps"])
     rng = np.random.default_rng(cfg.runtime.seed)
-    records, frames = [], []
+    records = []
     for v in videos:
         for k in range(0, int(gt["nframes"][v]), stride):
             props = dense_proposals(gt, v, k + 1, rng)
             records.append(ClipRecord(v, k + 1, np.zeros((0, 4), np.float32), np.zeros((0, len(class_ids)), np.float32),
                                       frame=k, proposals=props, normalised=False))
-            frames.append((v, k + 1))
     ds = ClipDataset(records, FrameSources("folder", root / "frames", fps=fps), class_ids=class_ids,
                      class_names=class_names, multilabel=True, num_frames=cfg.data.num_frames,
                      sample_rate=cfg.data.sample_rate, transform=T.TestTransform(cfg.data.test_short_side),
                      mean=cfg.data.mean, std=cfg.data.std)
-    return ds, frames
+    return ds
 
 
 def dense_video_ap(cfg: Config, model: torch.nn.Module, postprocess: Any, class_ids: list[int],
@@ -161,7 +160,7 @@ def dense_video_ap(cfg: Config, model: torch.nn.Module, postprocess: Any, class_
 
     gt = load_gt_file(Path(cfg.data.root) / "gt.pkl")
     videos = split_videos(gt, 1)
-    ds, _ = dense_dataset(cfg, gt, videos, stride, class_ids, class_names)
+    ds = dense_dataset(cfg, gt, videos, stride, class_ids, class_names)
     dets = predict(model, postprocess, ds, collate, device=torch.device("cpu"), progress=cfg.runtime.progress,
                    desc="test videos (dense)")
     dv, df, dl, dsc, db = frame_rows(dets, videos)  # each clip's timestamp is its 1-based frame number
