@@ -95,15 +95,21 @@ def test_action_ids_beyond_int32_do_not_alias(tmp_path):
     assert any("1 detection rows with action ids outside" in w for w in r["warnings"])
 
 
-@pytest.mark.parametrize("hash_bits", [16, 2])  # 2: tied scores share hash buckets
-@pytest.mark.parametrize("case", ["ties", "one_value", "signed_zero"])
-def test_tp_ranks_by_class_equal_a_full_stable_sort(case, hash_bits, monkeypatch):
-    monkeypatch.setattr("acrn.eval.ava._HASH_BITS", hash_bits)
+@pytest.mark.parametrize("bucket_bits, fine_max", [(14, 40), (2, 40), (3, 8), (14, 8)])  # small: mixed buckets
+@pytest.mark.parametrize("case", ["ties", "one_value", "signed_zero", "continuous", "decimals", "huge_range",
+                                  "tiny_range", "negative"])
+def test_tp_ranks_by_class_equal_a_full_stable_sort(case, bucket_bits, fine_max, monkeypatch):
+    monkeypatch.setattr("acrn.eval.ava._BUCKET_BITS", bucket_bits)
+    monkeypatch.setattr("acrn.eval.ava._FINE_BITS_MAX", fine_max)
     rng = np.random.default_rng(7)
     n, ncls = 4000, 3
     cls = rng.integers(0, ncls + 1, n)  # class ncls = dropped rows
     scores = {"ties": rng.choice([0.1, 0.2, 0.5], n) + (rng.random(n) < 0.5) * rng.random(n),
-              "one_value": np.ones(n), "signed_zero": rng.choice([-0.0, 0.0, 0.3], n)}[case]
+              "one_value": np.ones(n), "signed_zero": rng.choice([-0.0, 0.0, 0.3], n),
+              "continuous": rng.random(n), "decimals": np.round(rng.random(n), 2),
+              "huge_range": rng.choice([-1e308, 1e308, 0.5, 0.25, 5e-324], n) * rng.choice([1, 0.5], n),
+              "tiny_range": 1 + rng.integers(0, 4, n) * 2.0 ** -52,  # neighbouring doubles
+              "negative": -rng.exponential(3, n).round(3)}[case]
     tp = rng.random(n) < 0.2
     got = tp_ranks_by_class(cls.astype(np.int16), scores, tp, ncls)
     want = tp_ranks(np.where(cls < ncls, cls, ncls), scores, tp, ncls + 1)
