@@ -4,9 +4,13 @@
 Targets (issue 4): >= 30 clips/s from frame folders and >= 20 clips/s from mp4 at 320x240; >= 100 DIS
 frame pairs/s at 340x256 on 2 cores. Each figure comes with a baseline measured in the same run:
 clips are compared with a bare single-process read of the same 32 frames (no transforms, no
-DataLoader), parallel flow with single-process flow.
+DataLoader), parallel flow with single-process flow. With ``--baseline-src DIR/src`` (an exported older
+revision) the clip figures of that revision are measured too, alternating repeat by repeat with this
+one, and reported as speedups. CPU ms per clip (one process, user + system) do not depend on the load
+of the machine: "in order" reads consecutive key frames (evaluation order, where clips overlap and the
+reader decodes forward), "shuffled" random ones (training order).
 
-    .venv/bin/python benchmarks/bench_data.py [--repeats 3] [--clips 48] [--keep DIR]
+    .venv/bin/python benchmarks/bench_data.py [--repeats 3] [--clips 48] [--keep DIR] [--baseline-src DIR/src]
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import multiprocessing as mp
 import os
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -85,17 +91,36 @@ def clips_per_s(root: Path, frames: str, n_clips: int, repeats: int) -> float:
     return statistics.median(rates)
 
 
-def cpu_ms_per_clip(root: Path, frames: str, n: int = 8) -> float:
-    """CPU time of one clip in one process (load-independent; 2 idle cores give ~2000 / this clips/s)."""
+def cpu_ms_per_clip(root: Path, frames: str, n: int = 8, shuffled: bool = False) -> float:
+    """CPU time of one clip in one process (load-independent; 2 idle cores give ~2000 / this clips/s).
+    In order: consecutive key frames (evaluation); shuffled: random key frames (training order)."""
     cfg = Config()
     d = cfg.data
     d.dataset, d.root, d.frames, d.num_frames, d.sample_rate = "custom", str(root), frames, 32, 2
     ds = build_dataset(cfg, "val", train=False)
+    order = list(range(1, n + 1))
+    if shuffled:
+        order = [int(i) for i in np.random.default_rng(0).permutation(len(ds))[:n]]
     ds[0]
     t0 = time.process_time()
-    for i in range(1, n + 1):
+    for i in order:
         ds[i % len(ds)]
     return (time.process_time() - t0) / n * 1000
+
+
+def measure(root: Path, frames: str, n_clips: int, repeats: int) -> dict:
+    """The clip figures of the code on ``sys.path`` (this process)."""
+    return {"clips_per_s": clips_per_s(root, frames, n_clips, repeats),
+            "cpu_ms_in_order": cpu_ms_per_clip(root, frames),
+            "cpu_ms_shuffled": cpu_ms_per_clip(root, frames, shuffled=True)}
+
+
+def measure_baseline(src: str, root: Path, frames: str, n_clips: int) -> dict:
+    """:func:`measure` with the package from ``src`` (e.g. an exported older revision) in a subprocess."""
+    env = dict(os.environ, PYTHONPATH=src)
+    cmd = [sys.executable, __file__, "--measure", f"{root}:{frames}", "--clips", str(n_clips), "--repeats", "1"]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
 
 
 def bare_read_per_s(root: Path, frames: str, repeats: int) -> float:
@@ -146,6 +171,29 @@ def flow_pairs_per_s(tmp: Path, repeats: int) -> dict:
             "ratio": round(statistics.median(par) / statistics.median(single), 2), "target": 100}
 
 
+def clip_figures(root: Path, frames: str, key: str, args: argparse.Namespace) -> dict:
+    """Clips/s and CPU ms of this code, alternated repeat by repeat with the baseline revision (if
+    ``--baseline-src``), so that both see the same machine load; and the bare read."""
+    new, old = [], []
+    for _ in range(args.repeats):
+        new.append(measure(root, frames, args.clips, 1))
+        if args.baseline_src:
+            old.append(measure_baseline(args.baseline_src, root, frames, args.clips))
+    med = {k: statistics.median(m[k] for m in new) for k in new[0]}
+    base = bare_read_per_s(root, frames, args.repeats)
+    fig = {"clips_per_s": round(med["clips_per_s"], 2), "target": {"320x240_frames": 30, "320x240_mp4": 20}.get(key),
+           "baseline_bare_read_1proc": round(base, 2), "ratio_to_bare_read": round(med["clips_per_s"] / base, 2),
+           "cpu_ms_per_clip_1proc_in_order": round(med["cpu_ms_in_order"], 1),
+           "cpu_ms_per_clip_1proc_shuffled": round(med["cpu_ms_shuffled"], 1),
+           "projected_clips_per_s_2_idle_cores": round(2000 / med["cpu_ms_in_order"], 1)}
+    if old:
+        om = {k: statistics.median(m[k] for m in old) for k in old[0]}
+        fig["baseline_revision"] = {k: round(v, 2) for k, v in om.items()}
+        fig["speedup_vs_baseline_revision"] = {k: round(om[k] / med[k] if k.startswith("cpu") else med[k] / om[k], 2)
+                                               for k in om}
+    return fig
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
@@ -153,26 +201,26 @@ def main() -> None:
     ap.add_argument("--keep", default="", help="keep the generated data in this folder")
     ap.add_argument("--sizes", default="320x240,1280x720", help="frame sizes WxH, comma-separated")
     ap.add_argument("--no-flow", action="store_true", help="skip the flow measurement")
+    ap.add_argument("--baseline-src", default="", help="a src/ folder of another revision (`git archive REV src | "
+                    "tar -x -C DIR`, then DIR/src) measured in the same run, repeat by repeat")
+    ap.add_argument("--measure", default="", help=argparse.SUPPRESS)  # ROOT:MODE, one measurement (baseline child)
     args = ap.parse_args()
+    if args.measure:
+        root, frames = args.measure.rsplit(":", 1)
+        print(json.dumps(measure(Path(root), frames, args.clips, args.repeats)))
+        return
     tmp = Path(args.keep or tempfile.mkdtemp(prefix="bench_data_"))
     out = {"machine": {"cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)},
            "clip": {"num_frames": 32, "sample_rate": 2, "test_short_side": 256, "workers": 2, "batch_size": 1},
-           "clips_per_s": {}}
+           "baseline_revision": args.baseline_src or None, "clips_per_s": {}}
     try:
         for w, h in (tuple(int(v) for v in size.split("x")) for size in args.sizes.split(",")):
             root = tmp / f"d{w}x{h}"
             if not (root / "annotations").is_dir():
                 make_dataset(root, h, w)
             for frames in ("folder", "video"):
-                r = clips_per_s(root, frames, args.clips, args.repeats)
-                base = bare_read_per_s(root, frames, args.repeats)
                 key = f"{w}x{h}_{'frames' if frames == 'folder' else 'mp4'}"
-                target = {"320x240_frames": 30, "320x240_mp4": 20}.get(key)
-                cpu = cpu_ms_per_clip(root, frames)
-                out["clips_per_s"][key] = {"clips_per_s": round(r, 2), "baseline_bare_read_1proc": round(base, 2),
-                                           "ratio": round(r / base, 2), "target": target,
-                                           "cpu_ms_per_clip_1proc": round(cpu, 1),
-                                           "projected_clips_per_s_2_idle_cores": round(2000 / cpu, 1)}
+                out["clips_per_s"][key] = clip_figures(root, frames, key, args)
         if not args.no_flow:
             out["flow_340x256"] = flow_pairs_per_s(tmp, args.repeats)
         out["machine"]["load_avg_1m_end"] = round(os.getloadavg()[0], 2)

@@ -96,6 +96,8 @@ class FrameSources:
     900) get 900 s added back; a cut 15-minute segment is used as is. Sources are cached per process.
     """
 
+    LIVE = 2  # sources that keep an open decoder and the frames of their last read
+
     def __init__(self, mode: str, folder: str | Path, pattern: str = "{video}_{num:06d}.jpg", fps: float = 30.0,
                  ava_movies: bool = False):
         if mode not in ("video", "folder"):
@@ -103,6 +105,7 @@ class FrameSources:
         self.mode, self.folder, self.pattern, self.fps = mode, Path(folder), pattern, fps
         self.ava_movies = ava_movies
         self._cache: OrderedDict[str, VideoReader | FrameFolder] = OrderedDict()
+        self._live: OrderedDict[str, VideoReader | FrameFolder] = OrderedDict()
 
     def open(self, video: str) -> VideoReader | FrameFolder:
         src = self._cache.get(video)
@@ -118,7 +121,13 @@ class FrameSources:
                                   fps=self.fps)
             self._cache[video] = src
             if len(self._cache) > 256:
-                self._cache.popitem(last=False)
+                self._cache.popitem(last=False)[1].close()
+        # Only the most recently used sources keep an open decoder and their last frames: clips of
+        # one video come in runs (consecutive key frames), and each kept source holds a clip of frames.
+        self._live[video] = src
+        self._live.move_to_end(video)
+        if len(self._live) > self.LIVE:
+            self._live.popitem(last=False)[1].close()
         return src
 
     def key_frame(self, rec: ClipRecord, src: VideoReader | FrameFolder) -> int:
@@ -192,7 +201,8 @@ class ClipDataset(Dataset):
         rng = np.random.default_rng(random.getrandbits(63))
         g = self.transform(tuple(src.size), rng)
         frames = src.read(idx, size=g.resized, required=key)
-        clip = T.to_tensor(T.apply_frames(frames, g), self.mean, self.std)
+        frames = T.apply_frames(frames, g)
+        clip = T.to_tensor(frames, self.mean, self.std, out=_new_float((3, *frames.shape[:3])))
         oh, ow = src.size
         norm = np.array([ow, oh, ow, oh], np.float32) if rec.normalised else np.ones(4, np.float32)
         boxes, keep = T.apply_boxes(rec.boxes * norm, g)
@@ -225,19 +235,36 @@ class ClipDataset(Dataset):
         return state
 
 
+def _new_float(shape: tuple[int, ...]) -> Tensor:
+    """An uninitialised float32 tensor; inside a DataLoader worker it is allocated in shared memory
+    directly (as torch's default_collate does), since sending a tensor to the main process would
+    otherwise copy it there."""
+    if get_worker_info() is None:
+        return torch.empty(shape, dtype=torch.float32)
+    numel = 1
+    for d in shape:
+        numel *= d
+    storage = torch.UntypedStorage._new_shared(numel * 4)
+    return torch.empty(0, dtype=torch.float32).set_(storage, 0, shape)
+
+
 def _padded_stack(xs: list[Tensor], h: int, w: int) -> Tensor:
-    """``Tensor[B, *xs[0].shape[:-2], h, w]``, each ``x`` copied once into its zero-padded slot. Inside a
-    DataLoader worker the result is allocated in shared memory directly (as torch's default_collate
-    does), saving a copy of the batch on its way to the main process."""
-    shape = (len(xs), *xs[0].shape[:-2], h, w)
-    if get_worker_info() is not None:
-        numel = 1
-        for d in shape:
-            numel *= d
-        storage = xs[0]._typed_storage()._new_shared(numel, device=xs[0].device)
-        out = xs[0].new(storage).view(shape).zero_()
+    """``Tensor[B, *xs[0].shape[:-2], h, w]``, each ``x`` copied once into its zero-padded slot (in
+    shared memory inside a DataLoader worker). One sample that needs no padding and is already where
+    it has to go (shared memory in a worker, anywhere in the main process) is used without a copy."""
+    x0 = xs[0]
+    if len(xs) == 1 and x0.shape[-2:] == (h, w) and x0.is_contiguous() and (
+            get_worker_info() is None or x0.is_shared()):
+        return x0.unsqueeze(0)
+    shape = (len(xs), *x0.shape[:-2], h, w)
+    if x0.dtype == torch.float32:
+        out = _new_float(shape)
+        if any(x.shape[-2:] != (h, w) for x in xs):
+            out.zero_()
     else:
-        out = xs[0].new_zeros(shape)
+        out = x0.new_zeros(shape)
+        if get_worker_info() is not None:
+            out.share_memory_()
     for i, x in enumerate(xs):
         out[i, ..., : x.shape[-2], : x.shape[-1]] = x
     return out

@@ -9,6 +9,7 @@ a key frame, not on the frame asked for (``shared/design/environment.md``). The 
 
 from __future__ import annotations
 
+import bisect
 import os
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
@@ -43,8 +44,45 @@ def _guard_opencv_across_fork() -> None:
 _guard_opencv_across_fork()
 
 
+# Colour spaces that OpenCV's YUV->RGB conversion matches (BT.601, limited range, as swscale uses
+# for an untagged stream): 2 = unspecified, 5 = BT470BG, 6 = SMPTE170M.
+_BT601 = (2, 5, 6)
+
+
+class _Decoder:
+    """An open container and its decoder, positioned after frame ``next - 1`` (``next = None``: a seek
+    is needed). Owned by one process: a forked child must not read through its parent's file offset."""
+
+    def __init__(self, path: Path, threads: int):
+        import av
+
+        self.pid = os.getpid()
+        self.container = av.open(str(path))
+        self.stream = self.container.streams.video[0]
+        self.stream.thread_type = "AUTO" if threads > 1 else "SLICE"
+        self.stream.thread_count = threads
+        self.frames: Iterator | None = None
+        self.next: int | None = None
+        self.last_key: int | None = None  # index of the last key frame decoded since the last seek
+
+    def seek(self, pts: int) -> None:
+        self.container.seek(pts, stream=self.stream, backward=True, any_frame=False)
+        self.frames = self.container.decode(self.stream)  # a fresh iterator: nothing buffered before the seek
+        self.next = self.last_key = None
+
+    def close(self) -> None:
+        self.frames = None
+        if self.pid == os.getpid():
+            self.container.close()
+
+
 class VideoReader:
     """One video file. ``num_frames``, ``fps`` and ``size`` come from the container header.
+
+    The reader keeps its container open between :meth:`read` calls (one per process) and the frames of
+    the last read: a clip that starts after the decoder's position is decoded forward from there
+    instead of seeking back to a key frame, and frames shared with the previous clip (consecutive key
+    frames overlap by about half a clip) are not decoded again. :meth:`close` releases both.
 
     Args:
         path: the video file.
@@ -83,6 +121,13 @@ class VideoReader:
             raise
         except Exception as e:  # av.error.* and OSError: a truncated or non-video file
             raise InputError(f"{self.path}: cannot open video ({type(e).__name__}: {e})") from None
+        ratio = self.time_base * self.rate  # frame index per pts tick, as an exact integer ratio
+        self._ratio = (ratio.numerator, ratio.denominator)
+        self._gop = 0  # the longest key-frame interval seen so far
+        self._decoder: _Decoder | None = None
+        self._reformatter = None
+        self._kept: dict[int, np.ndarray] = {}
+        self._kept_size: tuple[int, int] | None = None
 
     @property
     def fps(self) -> float:
@@ -94,7 +139,10 @@ class VideoReader:
         return float(self.start_pts * self.time_base)
 
     def _index_of(self, pts: int) -> int:
-        return int(round((pts - self.start_pts) * self.time_base * self.rate))
+        """``round((pts - start_pts) * time_base * rate)`` (half to even) in integers: called per frame."""
+        num, den = self._ratio
+        q, r = divmod((pts - self.start_pts) * num, den)
+        return q + 1 if 2 * r > den or (2 * r == den and q % 2) else q
 
     def _pts_of(self, index: int) -> int:
         return self.start_pts + int(round(Fraction(index) / self.rate / self.time_base))
@@ -104,50 +152,120 @@ class VideoReader:
         """Seconds covered by the frames (``num_frames / fps``)."""
         return self.num_frames / float(self.rate)
 
+    def close(self) -> None:
+        """Close the open container and drop the kept frames (the reader stays usable)."""
+        if self._decoder is not None:
+            self._decoder.close()
+        self._decoder, self._kept, self._kept_size = None, {}, None
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)  # a pickled reader (spawned DataLoader workers) reopens the file
+        state.update(_decoder=None, _reformatter=None, _kept={}, _kept_size=None)
+        return state
+
     def read(self, indices: Sequence[int], size: tuple[int, int] | None = None,
              required: int | None = None) -> np.ndarray:
         """Frames at 0-based ``indices`` (any order, repeats allowed) -> ``uint8 [T, H, W, 3]`` RGB.
 
-        ``size`` ``(h, w)`` lets the decoder's scaler resize (cheaper than resizing afterwards).
-        Frames past the last decodable frame repeat the last decoded one (a truncated file or a header
-        frame count that overstates); :class:`InputError` if none of the requested frames decodes or if
-        frame ``required`` (the key frame) is not in the file.
+        ``size`` ``(h, w)``: resize the frames while converting them (only the wanted frames are
+        converted). Frames past the last decodable frame repeat the last decoded one (a truncated file
+        or a header frame count that overstates); :class:`InputError` if none of the requested frames
+        decodes or if frame ``required`` (the key frame) is not in the file.
         """
-        import av
-
+        size = tuple(size) if size is not None else self.size
         wanted = sorted(set(int(i) for i in indices))
         if not wanted:
-            return np.zeros((0, *(size or self.size), 3), np.uint8)
-        got: dict[int, np.ndarray] = {}
-        last: np.ndarray | None = None
-        try:
-            with av.open(str(self.path)) as c:
-                s = c.streams.video[0]
-                s.thread_type = "AUTO" if self.threads > 1 else "SLICE"
-                s.thread_count = self.threads
-                first = self._decode_range(c, s, wanted, got, size, seek=True)
-                if first is not None and first > wanted[0]:
-                    # The seek overshot (bad index in the file): decode from the start instead.
-                    c.seek(0, stream=s, backward=True, any_frame=False)
-                    self._decode_range(c, s, wanted, got, size, seek=False)
-        except Exception as e:
-            if not got:
-                raise InputError(f"{self.path}: decoding frames {wanted[0]}..{wanted[-1]} failed "
-                                 f"({type(e).__name__}: {e})") from None
+            return np.zeros((0, *size, 3), np.uint8)
+        kept = self._kept if self._kept_size == size else {}
+        got = {i: kept[i] for i in wanted if i in kept}
+        todo = [i for i in wanted if i not in got]
+        if todo:
+            try:
+                self._decode(todo, got, size)
+            except Exception as e:
+                self.close()
+                if not got:
+                    raise InputError(f"{self.path}: decoding frames {todo[0]}..{todo[-1]} failed "
+                                     f"({type(e).__name__}: {e})") from None
+        self._kept, self._kept_size = got, size
         if not got:
             raise InputError(f"{self.path}: no frame at or after index {wanted[0]} could be decoded "
                              f"(the header says {self.num_frames} frames; truncated file?)")
         if required is not None and required not in got:
             raise InputError(f"{self.path}: frame {required} is not in the file (decoded up to frame "
                              f"{max(got)}; the header says {self.num_frames} frames: truncated video?)")
-        out = []
-        for i in indices:
-            if i in got:
-                last = got[i]
-            else:  # past the end: repeat the last decoded frame at or before i
-                last = got[max(k for k in got if k <= i)] if any(k <= i for k in got) else got[min(got)]
-            out.append(last)
-        return np.stack(out)
+        out = np.empty((len(indices), *size, 3), np.uint8)
+        have = sorted(got)
+        for j, i in enumerate(indices):
+            if i not in got:  # past the end: the last decoded frame at or before i (else the first)
+                k = bisect.bisect_right(have, i)
+                i = have[k - 1] if k else have[0]
+            out[j] = got[i]
+        return out
+
+    def _decode(self, todo: list[int], got: dict[int, np.ndarray], size: tuple[int, int]) -> None:
+        """Decode frames ``todo`` (sorted) into ``got``: forward from the decoder's position when the
+        first one is at most a key-frame interval ahead (a seek would decode at least as much from the
+        previous key frame), else after a seek."""
+        dec = self._decoder
+        if dec is not None and dec.pid != os.getpid():
+            dec = None  # inherited through fork: the parent's file offset, not ours
+        if dec is None:
+            dec = self._decoder = _Decoder(self.path, self.threads)
+        ahead = todo[0] - dec.next if dec.next is not None else -1
+        if 0 <= ahead <= max(self._gop, int(round(self.rate))):
+            self._decode_forward(dec, todo, got, size)
+            return
+        dec.seek(self._pts_of(todo[0]))
+        first = self._decode_forward(dec, todo, got, size)
+        if first is not None and first > todo[0]:
+            # The seek overshot (bad index in the file): decode from the start instead.
+            dec.seek(0)
+            self._decode_forward(dec, todo, got, size)
+
+    def _decode_forward(self, dec: _Decoder, todo: list[int], got: dict, size: tuple[int, int]) -> int | None:
+        """Decode from the current position up to ``todo[-1]``; returns the first decoded index (after a
+        seek, a first index past ``todo[0]`` means the seek overshot and nothing is kept)."""
+        after_seek = dec.next is None
+        first = None
+        want = set(todo)
+        for frame in dec.frames:
+            if frame.pts is None:
+                continue
+            idx = self._index_of(frame.pts)
+            if frame.key_frame:
+                if dec.last_key is not None:
+                    self._gop = max(self._gop, idx - dec.last_key)
+                dec.last_key = idx
+            if first is None:
+                first = idx
+                if after_seek and idx > todo[0]:
+                    return first
+            if idx in want:
+                got[idx] = self._to_rgb(frame, size)
+            if idx >= todo[-1]:
+                dec.next = idx + 1
+                return first
+        dec.next = None  # end of the stream: the next read seeks
+        return first
+
+    def _to_rgb(self, frame, size: tuple[int, int]) -> np.ndarray:
+        """One decoded frame -> ``uint8 [h, w, 3]`` RGB at ``size``. OpenCV converts the common case
+        (8-bit 4:2:0 BT.601, not shrunk by 2 or more) 3x faster than swscale; swscale handles the rest
+        (other colour spaces and formats, and large downscales, which it filters without aliasing)."""
+        h, w = size
+        if (frame.format.name == "yuv420p" and frame.colorspace in _BT601 and frame.color_range != 2
+                and frame.height % 2 == 0 and frame.width % 2 == 0 and 2 * h > frame.height and 2 * w > frame.width):
+            rgb = cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420)
+            if rgb.shape[:2] != (h, w):
+                rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_LINEAR)
+            return rgb
+        if self._reformatter is None:
+            from av.video.reformatter import VideoReformatter
+
+            self._reformatter = VideoReformatter()  # keeps its scaler context from frame to frame
+        return self._reformatter.reformat(frame, width=w, height=h, format="rgb24", interpolation="BILINEAR",
+                                          threads=1).to_ndarray()
 
     def iter_frames(self) -> Iterator[np.ndarray]:
         """Every frame in order as ``uint8 [H, W, 3]`` RGB (sequential decode, for flow extraction)."""
@@ -161,28 +279,6 @@ class VideoReader:
                     yield frame.to_ndarray(format="rgb24")
         except av.error.FFmpegError as e:
             raise InputError(f"{self.path}: decoding failed ({type(e).__name__}: {e})") from None
-
-    def _decode_range(self, c, s, wanted: list[int], got: dict, size, seek: bool) -> int | None:
-        """Seek to ``wanted[0]`` and decode forward to ``wanted[-1]``; returns the first decoded index."""
-        if seek:
-            c.seek(self._pts_of(wanted[0]), stream=s, backward=True, any_frame=False)
-        first = None
-        want = set(wanted)
-        for frame in c.decode(s):
-            if frame.pts is None:
-                continue
-            idx = self._index_of(frame.pts)
-            if first is None:
-                first = idx
-                if idx > wanted[0]:
-                    return first
-            if idx in want:
-                if size is not None and (frame.height, frame.width) != tuple(size):
-                    frame = frame.reformat(width=size[1], height=size[0], interpolation="BILINEAR")
-                got[idx] = frame.to_ndarray(format="rgb24")
-            if idx >= wanted[-1]:
-                break
-        return first
 
 
 class FrameFolder:
@@ -209,6 +305,8 @@ class FrameFolder:
         if self.num_frames == 0:
             raise InputError(f"{self.path}: no frame files matching {pattern!r}")
         self._size: tuple[int, int] | None = None
+        self._kept: dict[int, np.ndarray] = {}
+        self._kept_size: tuple[int, int] | None = None
 
     def iter_frames(self) -> Iterator[np.ndarray]:
         """Every frame in order as ``uint8 [H, W, 3]`` RGB."""
@@ -229,32 +327,44 @@ class FrameFolder:
     def duration(self) -> float:
         return self.num_frames / self.fps
 
+    def close(self) -> None:
+        """Drop the frames kept from the last read."""
+        self._kept, self._kept_size = {}, None
+
     def read(self, indices: Sequence[int], size: tuple[int, int] | None = None,
              required: int | None = None) -> np.ndarray:
         """Frames at 0-based ``indices`` -> ``uint8 [T, H, W, 3]`` RGB (each file read once).
 
-        A missing or unreadable file raises :class:`InputError` naming it (``required`` is accepted for
-        symmetry with :meth:`VideoReader.read`; every frame is required here).
+        The frames of the last read are kept, so a clip overlapping the previous one (consecutive key
+        frames) reads only its new files. A missing or unreadable file raises :class:`InputError`
+        naming it (``required`` is accepted for symmetry with :meth:`VideoReader.read`; every frame is
+        required here).
         """
-        cache: dict[int, np.ndarray] = {}
-        out = []
+        key = tuple(size) if size is not None else None
+        kept = self._kept if self._kept_size == key else {}
         reduce = 1
         if size is not None and self._size is not None:
             # JPEG can decode at 1/2, 1/4, 1/8 scale directly: much cheaper when shrinking 720p to 256.
             while reduce < 8 and self._size[0] >= 2 * reduce * size[0] and self._size[1] >= 2 * reduce * size[1]:
                 reduce *= 2
+        got: dict[int, np.ndarray] = {}
         for i in indices:
-            if i not in cache:
-                cache[i] = read_image(self.file(i), size, reduce)
-            out.append(cache[i])
-        shapes = {a.shape for a in out}
+            if i not in got:
+                got[i] = kept[i] if i in kept else read_image(self.file(i), size, reduce)
+        shapes = {a.shape for a in got.values()}
         if len(shapes) > 1:
             raise InputError(f"{self.path}: frames {list(indices)} have different sizes {sorted(shapes)}")
-        return np.stack(out)
+        self._kept, self._kept_size = got, key
+        out = np.empty((len(indices), *shapes.pop()), np.uint8) if indices else np.zeros((0, 0, 0, 3), np.uint8)
+        for j, i in enumerate(indices):
+            out[j] = got[i]
+        return out
 
 
 _REDUCED = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
             8: cv2.IMREAD_REDUCED_COLOR_8}
+# Decode straight to RGB (the BGR bit of IMREAD_COLOR replaced by the RGB one): no colour swap pass.
+_REDUCED_RGB = {k: (v & ~cv2.IMREAD_COLOR) | cv2.IMREAD_COLOR_RGB for k, v in _REDUCED.items()}
 
 
 def read_image(path: Path, size: tuple[int, int] | None = None, reduce: int = 1) -> np.ndarray:
@@ -267,12 +377,12 @@ def read_image(path: Path, size: tuple[int, int] | None = None, reduce: int = 1)
         raise InputError(f"{path}: missing frame file") from None
     except OSError as e:
         raise InputError(f"{path}: cannot read frame file ({e.strerror})") from None
-    img = cv2.imdecode(data, _REDUCED[reduce]) if data.size else None
+    img = cv2.imdecode(data, _REDUCED_RGB[reduce]) if data.size else None
     if img is None:
         raise InputError(f"{path}: unreadable image (corrupt or not an image)")
     if size is not None and img.shape[:2] != tuple(size):
         img = cv2.resize(img, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return img
 
 
 def find_video(folder: Path, video: str) -> Path | None:
