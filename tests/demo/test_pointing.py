@@ -61,3 +61,19 @@ def test_csv_readers(tmp_path) -> None:
     rel.write_text("v,0001,0,6,0.6\n")
     with pytest.raises(InputError, match="rel.csv, line 1: expected 8 columns"):
         read_relations(rel)
+
+
+def test_contrastive_heatmap_removes_what_all_classes_share() -> None:
+    from acrn.models.postprocess import contrastive_heatmaps
+
+    heat = torch.tensor([[[1.0, 4.0]], [[3.0, 2.0]]])  # [C=2, 1, 2]
+    assert contrastive_heatmaps(heat).tolist() == [[[-1.0, 1.0]], [[1.0, -1.0]]]  # minus the class mean [2, 3]
+    shared = torch.randn(1, 1, 2)
+    assert torch.allclose(contrastive_heatmaps(heat + shared), contrastive_heatmaps(heat))
+
+
+def test_a_peak_shared_by_every_class_counts_only_for_the_plain_cam() -> None:
+    det = _det((0, 2))
+    det.heatmaps[0, :, 3, 0] = 9.0  # a corner that every class's CAM lights up (Mixed_5's zero padding)
+    assert pointing_game([det], GT, REL, CLASS_IDS, contrastive=False).hits == 0
+    assert pointing_game([det], GT, REL, CLASS_IDS).hits == 1

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from acrn.demo.pointing import Relation, gt_actions, gt_people, read_relations
+from acrn.models.postprocess import contrastive_heatmaps
 from acrn.ops import box_iou
 from acrn.structures import Detections
 from acrn.viz.draw import BLUE, GREEN, RED, YELLOW, contact_sheet, draw_box, overlay_heatmap
@@ -75,7 +76,7 @@ def _gallery_tile(root: Path, d: Detections, rel: Relation, people: dict, index:
     if j is None or float(d.scores[j, c]) < min_score:
         return None
     img = keyframe_image(root, rel.video, rel.timestamp, fps)
-    img = overlay_heatmap(img, d.heatmaps[j, c].numpy(), alpha=0.6)
+    img = overlay_heatmap(img, contrastive_heatmaps(d.heatmaps[j])[c].numpy(), alpha=0.6)
     img, s = _upscale(img)
     draw_box(img, (d.boxes[j] * s).tolist(), GREEN, f"{names[c]} {float(d.scores[j, c]):.2f}", 2)
     draw_box(img, (torch.tensor(rel.entity) * scale * s).tolist(), YELLOW, "", 1)

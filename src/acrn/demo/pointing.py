@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from acrn.errors import InputError
+from acrn.models.postprocess import contrastive_heatmaps
 from acrn.ops import box_iou
 from acrn.structures import Detections
 
@@ -87,10 +88,12 @@ class PointingResult:
 
 def pointing_game(dets: list[Detections | None], gt: dict[tuple[str, int], list[tuple[int, list[float]]]],
                   relations: dict[tuple[str, int], list[Relation]], class_ids: list[int], min_score: float = 0.5,
-                  iou_threshold: float = 0.5) -> PointingResult:
+                  iou_threshold: float = 0.5, contrastive: bool = True) -> PointingResult:
     """Score heatmaps of test-time ``dets`` (each with ``heatmaps`` ``Tensor[N, C, h, w]``) against the entities.
 
-    ``gt[(video, ts)]`` lists ``(person_id, box normalised)`` (see :func:`gt_people`).
+    ``gt[(video, ts)]`` lists ``(person_id, box normalised)`` (see :func:`gt_people`). ``contrastive``
+    scores :func:`~acrn.models.postprocess.contrastive_heatmaps` (class CAM minus the mean over classes);
+    ``False`` scores the plain CAM of section 4.4.
     """
     res = PointingResult()
     index = {cid: i for i, cid in enumerate(class_ids)}
@@ -112,7 +115,7 @@ def pointing_game(dets: list[Detections | None], gt: dict[tuple[str, int], list[
             if best is None or d.heatmaps is None:
                 res.missed_detections += 1
                 continue
-            heat = d.heatmaps[best, c]
+            heat = contrastive_heatmaps(d.heatmaps[best])[c] if contrastive else d.heatmaps[best, c]
             h, w = heat.shape
             cells = cell_boxes(h, w, (int(oh), int(ow)))
             entity = torch.tensor(rel.entity, dtype=torch.float32) * scale

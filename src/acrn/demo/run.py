@@ -89,9 +89,11 @@ def evaluate_variant(cfg: Config, model: torch.nn.Module, postprocess: Any, dens
                                "names": frame.get("names", {}), "num_gt": frame.get("num_gt"),
                                "test_keyframes": len(test_set)}
     if relational:
-        game = pointing_game(dets, gt_people(root / "annotations" / "test.csv"),
-                             read_relations(root / "annotations" / "test_relations.csv"), list(test_set.class_ids))
-        metrics["pointing"] = game.as_dict()
+        people = gt_people(root / "annotations" / "test.csv")
+        relations = read_relations(root / "annotations" / "test_relations.csv")
+        for key, contrastive in (("pointing", True), ("pointing_cam", False)):
+            game = pointing_game(dets, people, relations, list(test_set.class_ids), contrastive=contrastive)
+            metrics[key] = game.as_dict()
     postprocess.keep_heatmaps = False
     if video_ap:
         metrics["video"] = dense_video_ap(cfg, model, postprocess, test_set.class_ids, test_set.class_names,

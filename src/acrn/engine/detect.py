@@ -23,6 +23,7 @@ from acrn.config import Config
 from acrn.engine.distributed import DistInfo, barrier
 from acrn.engine.infer import PostProcessFn, detection_rows, predict, video_dataset
 from acrn.errors import InputError
+from acrn.models.postprocess import contrastive_heatmaps
 from acrn.ops import box_iou
 from acrn.structures import Detections
 
@@ -123,7 +124,8 @@ def draw_keyframe(img: np.ndarray, d: Detections | None, tubes: list[int], class
     top_actor = int(torch.argmax(best * d.actor_scores.clamp_min(1e-6)))
     if d.heatmaps is not None:
         top_class = int(torch.argmax(d.scores[top_actor]))
-        img = overlay_heatmap(img, d.heatmaps[top_actor, top_class].numpy(), alpha=0.45)
+        heat = contrastive_heatmaps(d.heatmaps[top_actor])[top_class]  # the class's own evidence
+        img = overlay_heatmap(img, heat.numpy(), alpha=0.45)
     for i in range(len(d)):
         k = min(top_k, d.scores.shape[1])
         top = d.scores[i].topk(k)

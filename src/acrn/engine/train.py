@@ -32,6 +32,7 @@ from acrn.engine.data_order import SeededDataset, StepBatchSampler
 from acrn.engine.distributed import DistInfo, all_reduce_mean, any_rank, gather_objects, init_distributed
 from acrn.engine.schedule import build_schedule
 from acrn.errors import AcrnError, InputError
+from acrn.models.postprocess import contrastive_heatmaps
 from acrn.structures import Batch
 
 CHECKPOINT_NAME = "checkpoint_last.pt"
@@ -154,7 +155,7 @@ def log_heatmaps(tb: Any, model: nn.Module, batch: Batch, step: int, max_clips: 
             maps = model.relation_heatmaps(sub, boxes)  # list of Tensor[R_b, C, h, w]
     except InputError:  # a model without a relation head has no heatmaps
         return
-    imgs = [m[0].amax(0, keepdim=True).float() for m in maps if m is not None and len(m)]
+    imgs = [contrastive_heatmaps(m[0]).amax(0, keepdim=True).float() for m in maps if m is not None and len(m)]
     if not imgs:
         return
     h = max(i.shape[-2] for i in imgs)
