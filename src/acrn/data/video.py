@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -53,6 +53,8 @@ class _Decoder:
     """An open container and its decoder, positioned after frame ``next - 1`` (``next = None``: a seek
     is needed). Owned by one process: a forked child must not read through its parent's file offset."""
 
+    SKIP_CODECS = ("h264", "hevc")
+
     def __init__(self, path: Path, threads: int):
         import av
 
@@ -64,14 +66,26 @@ class _Decoder:
         self.frames: Iterator | None = None
         self.next: int | None = None
         self.last_key: int | None = None  # index of the last key frame decoded since the last seek
+        # Packets whose frame nobody wants (``unwanted(pts)``) may skip decoding when no other frame
+        # refers to them: exact for codecs with one frame per packet, decoding in step with the packets.
+        self.unwanted: Callable[[int], bool] | None = None
+        self.can_skip = threads <= 1 and self.stream.codec_context.name in self.SKIP_CODECS
 
     def seek(self, pts: int) -> None:
         self.container.seek(pts, stream=self.stream, backward=True, any_frame=False)
-        self.frames = self.container.decode(self.stream)  # a fresh iterator: nothing buffered before the seek
+        self.frames = self._decode()  # a fresh iterator: nothing buffered before the seek
         self.next = self.last_key = None
 
+    def _decode(self) -> Iterator:
+        cc, skipping = self.stream.codec_context, False
+        cc.skip_frame = "DEFAULT"  # the previous iterator may have stopped while skipping
+        for packet in self.container.demux(self.stream):
+            skip = self.can_skip and self.unwanted is not None and packet.pts is not None and self.unwanted(packet.pts)
+            if skip != skipping:
+                cc.skip_frame, skipping = ("NONREF" if skip else "DEFAULT"), skip
+            yield from packet.decode()
+
     def close(self) -> None:
-        self.frames = None
         if self.pid == os.getpid():
             self.container.close()
 
@@ -229,6 +243,9 @@ class VideoReader:
         after_seek = dec.next is None
         first = None
         want = set(todo)
+        last = todo[-1]
+        # Skippable: not asked for and not after the last frame asked for (the next read may want those).
+        dec.unwanted = lambda pts: (i := self._index_of(pts)) < last and i not in want
         for frame in dec.frames:
             if frame.pts is None:
                 continue
@@ -306,7 +323,7 @@ class FrameFolder:
             raise InputError(f"{self.path}: no frame files matching {pattern!r}")
         self._size: tuple[int, int] | None = None
         self._kept: dict[int, np.ndarray] = {}
-        self._kept_size: tuple[int, int] | None = None
+        self._kept_size: tuple | None = None
 
     def iter_frames(self) -> Iterator[np.ndarray]:
         """Every frame in order as ``uint8 [H, W, 3]`` RGB."""
@@ -340,13 +357,13 @@ class FrameFolder:
         naming it (``required`` is accepted for symmetry with :meth:`VideoReader.read`; every frame is
         required here).
         """
-        key = tuple(size) if size is not None else None
-        kept = self._kept if self._kept_size == key else {}
         reduce = 1
         if size is not None and self._size is not None:
             # JPEG can decode at 1/2, 1/4, 1/8 scale directly: much cheaper when shrinking 720p to 256.
             while reduce < 8 and self._size[0] >= 2 * reduce * size[0] and self._size[1] >= 2 * reduce * size[1]:
                 reduce *= 2
+        key = (tuple(size), reduce) if size is not None else None
+        kept = self._kept if self._kept_size == key else {}
         got: dict[int, np.ndarray] = {}
         for i in indices:
             if i not in got:
@@ -361,10 +378,9 @@ class FrameFolder:
         return out
 
 
-_REDUCED = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
-            8: cv2.IMREAD_REDUCED_COLOR_8}
-# Decode straight to RGB (the BGR bit of IMREAD_COLOR replaced by the RGB one): no colour swap pass.
-_REDUCED_RGB = {k: (v & ~cv2.IMREAD_COLOR) | cv2.IMREAD_COLOR_RGB for k, v in _REDUCED.items()}
+# Decode at 1, 1/2, 1/4, 1/8 scale straight to RGB (the BGR bit of IMREAD_COLOR swapped for the RGB one).
+_IMREAD_RGB = {n: (f & ~cv2.IMREAD_COLOR) | cv2.IMREAD_COLOR_RGB for n, f in ((1, cv2.IMREAD_COLOR), (
+    2, cv2.IMREAD_REDUCED_COLOR_2), (4, cv2.IMREAD_REDUCED_COLOR_4), (8, cv2.IMREAD_REDUCED_COLOR_8))}
 
 
 def read_image(path: Path, size: tuple[int, int] | None = None, reduce: int = 1) -> np.ndarray:
@@ -377,7 +393,7 @@ def read_image(path: Path, size: tuple[int, int] | None = None, reduce: int = 1)
         raise InputError(f"{path}: missing frame file") from None
     except OSError as e:
         raise InputError(f"{path}: cannot read frame file ({e.strerror})") from None
-    img = cv2.imdecode(data, _REDUCED_RGB[reduce]) if data.size else None
+    img = cv2.imdecode(data, _IMREAD_RGB[reduce]) if data.size else None
     if img is None:
         raise InputError(f"{path}: unreadable image (corrupt or not an image)")
     if size is not None and img.shape[:2] != tuple(size):
