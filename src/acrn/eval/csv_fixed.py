@@ -12,13 +12,11 @@ fit the layout make the whole block fall back to the general parser (the caller'
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 
 _MAX_DIGITS = 15  # mantissas stay below 2**53
-_F32_DIGITS = 7  # ... and below 2**24: float32 products and sums are exact
-_MAX_GROUPS = 16  # line lengths per block; more goes to the general parser
+_F32_DIGITS = 6  # ... and with ASCII codes (48..57) below 2**24: float32 products and sums are exact
+_MAX_GROUPS = 16  # row groups (line lengths or layouts) per block; more goes to the general parser
 
 
 class Layout:
@@ -48,34 +46,48 @@ class Layout:
                 self.ok = False
                 return
             for rank, k in enumerate(reversed(digits)):
-                lo[a + k], hi[a + k] = 0, 9
+                lo[a + k], hi[a + k] = 48, 57
                 self.weights[a + k - self.start, j - 1] = 10.0 ** rank
             for k in dots:
-                lo[a + k] = hi[a + k] = (46 - 48) & 255
+                lo[a + k] = hi[a + k] = 46
                 self.scale[j - 1] = 10.0 ** (b - a - 1 - k)
         for s in seps:
-            lo[s] = hi[s] = (first[s] - 48) & 255
+            lo[s] = hi[s] = first[s]
         self.lo, self.span = lo, hi - lo
         self.max_digits = int((self.weights > 0).sum(0).max())
 
 
-@lru_cache(maxsize=32)
-def _tiled(lo: bytes, span: bytes, n: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.tile(np.frombuffer(lo, np.uint8), n), np.tile(np.frombuffer(span, np.uint8), n)
+_TILE_CACHE: dict[tuple[bytes, bytes], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _tiled(lo: np.ndarray, span: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``lo`` and ``span`` repeated for ``n`` rows: slices of a cached tiling for a power-of-two row count
+    (groups of variable-width rows have a different size in every block)."""
+    key = (lo.tobytes(), span.tobytes())
+    tiles = _TILE_CACHE.get(key)
+    if tiles is None or tiles[0].size < n * lo.size:
+        if len(_TILE_CACHE) >= 16:
+            _TILE_CACHE.clear()
+        rows = 1 << max(0, n - 1).bit_length()
+        tiles = _TILE_CACHE[key] = np.tile(lo, rows), np.tile(span, rows)
+    return tiles[0][:n * lo.size], tiles[1][:n * lo.size]
 
 
 def parse_fixed(data: bytes, int_cols: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray] | None:
-    """Parse a newline-terminated block whose rows, grouped by line length, share their group's layout.
+    """Parse a newline-terminated block whose rows, grouped by layout, share their group's layout.
 
-    Rows of one length are parsed together (in place when every row has the same length, else gathered
-    into one matrix per length); typical files have one or two lengths (action ids of one or two digits).
+    Every row has one layout when every row has the same length (parsed in place). Otherwise rows are
+    grouped by line length (variable-width fields such as unpadded action ids or timestamps), each group
+    gathered into one matrix and checked against its first row; only if some group holds rows of one length
+    with different layouts are they grouped by length and comma offsets instead.
 
     Args:
         data: bytes of whole lines, each ``name,num,...,num\n`` (no quotes, no CR: checked by the caller).
         int_cols: 1-based numeric columns that must be integers (no dot).
     Returns:
         (names S[n] first-column bytes, values float64[n, ncols - 1]) in row order, or None when some row
-        differs from the layout of its length group (separators, signs, exponents, ...).
+        differs from the layout of its group (separators, signs, exponents, ...) or there are more than
+        ``_MAX_GROUPS`` groups.
     """
     flat = np.frombuffer(data, np.uint8)
     first = data.find(b"\n") + 1
@@ -90,39 +102,62 @@ def parse_fixed(data: bytes, int_cols: tuple[int, ...]) -> tuple[np.ndarray, np.
         return None
     starts = np.concatenate([[0], ends[:-1] + 1])
     lengths = ends - starts + 1
-    keys, inv = np.unique(_layout_keys(flat, starts, lengths), return_inverse=True)
-    if keys.size > _MAX_GROUPS:
+    return _parse_groups(flat, starts, lengths, _length_groups(lengths), int_cols)
+
+
+def _length_groups(lengths: np.ndarray) -> list[np.ndarray] | None:
+    """Row indices per distinct line length (a count table, no sort), or None beyond ``_MAX_GROUPS``."""
+    lo = int(lengths.min())
+    if int(lengths.max()) - lo >= 1 << 16:
         return None
-    parts = []
-    for g in range(keys.size):
-        idx = np.flatnonzero(inv == g)
-        length = int(lengths[idx[0]])
-        rows = np.lib.stride_tricks.sliding_window_view(flat, length)[starts[idx]]  # [m, length] copy
-        res = _parse_rows(rows.ravel(), length, int_cols)
-        if res is None or (parts and res[1].shape[1] != parts[0][2].shape[1]):
+    present = np.flatnonzero(np.bincount(lengths - lo)) + lo
+    if present.size > _MAX_GROUPS:
+        return None
+    return [np.flatnonzero(lengths == length) for length in present]
+
+
+def _parse_groups(flat: np.ndarray, starts: np.ndarray, lengths: np.ndarray, groups: list[np.ndarray] | None,
+                  int_cols: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Parse each group of rows (indices, all of one length) with its own layout; results in row order."""
+    if groups is None:
+        return None
+    parts: list[tuple] = []
+    for idx in groups:
+        if not _parse_group(flat, idx, starts[idx], int(lengths[idx[0]]), int_cols, parts):
             return None
-        parts.append((idx, *res))
+    if any(p[2].shape[1] != parts[0][2].shape[1] for p in parts):
+        return None
     names = np.empty(starts.size, dtype=f"S{max(p[1].dtype.itemsize for p in parts)}")
-    values = np.empty((starts.size, parts[0][2].shape[1]))
+    columns = np.empty((parts[0][2].shape[1], starts.size))
     for idx, nm, val in parts:
-        names[idx], values[idx] = nm, val
-    return names, values
+        names[idx] = nm
+        columns[:, idx] = val.T
+    return names, columns.T
 
 
-def _layout_keys(flat: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """uint64[n] per line: its length and comma offsets packed bytewise (lines under 256 bytes with up to 7
-    commas each, as AVA rows), else just its length. Lines with one key share a layout candidate."""
-    commas = np.flatnonzero(flat == 44)
-    n = starts.size
-    if commas.size % n or not 0 < commas.size // n <= 7 or lengths.max() > 255:
-        return lengths.astype(np.uint64)
-    rel = commas.reshape(n, -1) - starts[:, None]
-    if (rel[:, 0] < 0).any() or (rel[:, -1] >= lengths - 1).any():  # some line has other comma counts
-        return lengths.astype(np.uint64)
-    key = lengths.astype(np.uint64)
-    for c in range(rel.shape[1]):
-        key = (key << np.uint64(8)) | rel[:, c].astype(np.uint64)
-    return key
+def _parse_group(flat: np.ndarray, idx: np.ndarray, starts: np.ndarray, length: int, int_cols: tuple[int, ...],
+                 parts: list[tuple]) -> bool:
+    """Append (row indices, names, values) of rows ``idx`` (all ``length`` bytes) to ``parts``; False if off
+    the layout. Rows of equal length with other field widths (``v,999,..,12,`` and ``v,1000,..,1,``) are
+    split by their comma positions and each part parsed with its own layout."""
+    every = np.ndarray((flat.size - length + 1,), f"V{length}", flat, strides=(1,))  # a row at every byte
+    rows = every[starts].view(np.uint8)  # one gather, a memcpy per row
+    res = _parse_rows(rows, length, int_cols)
+    if res is not None:
+        parts.append((idx, *res))
+        return True
+    mat = rows.reshape(idx.size, length)
+    commas = np.packbits(mat == 44, axis=1)
+    keys, inv = np.unique(commas.view(f"S{commas.shape[1]}").ravel(), return_inverse=True)
+    if keys.size == 1 or keys.size > _MAX_GROUPS:
+        return False
+    for k in range(keys.size):
+        sel = np.flatnonzero(inv.ravel() == k)
+        res = _parse_rows(mat[sel].ravel(), length, int_cols)
+        if res is None:
+            return False
+        parts.append((idx[sel], *res))
+    return True
 
 
 def _parse_rows(flat: np.ndarray, length: int, int_cols: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray] | None:
@@ -131,18 +166,18 @@ def _parse_rows(flat: np.ndarray, length: int, int_cols: tuple[int, ...]) -> tup
     n = flat.size // length
     if not lay.ok:
         return None
-    ids = np.ascontiguousarray(flat.reshape(n, length)[:, :lay.seps[0]])
+    rows = flat.reshape(n, length)
+    ids = np.ascontiguousarray(rows[:, :lay.seps[0]])
     if np.count_nonzero((ids == 44) | (ids == 10)):  # the only bytes the layout check lets through there
         return None
-    d = flat - np.uint8(48)
-    lo, span = _tiled(lay.lo.tobytes(), lay.span.tobytes(), n)
-    d2 = d - lo
-    if not (d2 <= span).all():  # every byte in its range: digits, same separators, same dots
+    lo, span = _tiled(lay.lo, lay.span, n)
+    off = np.subtract(flat, lo)  # wraps below lo: one pass checks both bounds (one temporary, reused)
+    if np.greater(off, span, out=off.view(np.bool_)).any():  # digits, the same separators and dots
         return None
-    rows = d.reshape(n, length)
     dtype = np.float32 if lay.max_digits <= _F32_DIGITS else np.float64
-    mant = np.zeros((lay.ncols - 1, n), dtype)
+    mant = np.empty((lay.ncols - 1, n), dtype)
+    mant[:] = (-48.0 * lay.weights.sum(0))[:, None]  # the ASCII '0' of every digit, taken off up front
     for k, j in zip(*np.nonzero(lay.weights), strict=True):  # one strided column per digit position (no BLAS:
         mant[j] += rows[:, lay.start + k] * dtype(lay.weights[k, j])  # its threads stall on a loaded machine)
-    values = (mant.astype(np.float64, copy=False) / lay.scale[:, None]).T
-    return ids.view(f"S{int(lay.seps[0])}").ravel(), values
+    values = mant.astype(np.float64, copy=False) / lay.scale[:, None]  # [ncols - 1, n]
+    return ids.view(f"S{int(lay.seps[0])}").ravel(), values.T
