@@ -166,3 +166,24 @@ def test_missing_files_and_splits(custom_root):
         ds[2]
     with pytest.raises(InputError, match=r"meta\.json: not found"):
         build_dataset(_cfg(custom_root, "synthetic"), "val", train=False)
+
+
+def test_loader_batches_equal_direct_samples(custom_root, monkeypatch):
+    """Batches of one (built in shared memory by the worker, collated without a copy) and of two
+    (private clips copied into the batch) hold exactly the clips of ``ds[i]``."""
+    import acrn.data.clips as C
+
+    ds = build_dataset(_cfg(custom_root), "val", train=False)
+    direct = [ds[i].clip for i in range(len(ds))]
+    for bs in (1, 2):
+        batches = list(DataLoader(ds, batch_size=bs, num_workers=2, collate_fn=collate))
+        clips = [c for b in batches for c in b.clips]
+        assert len(clips) == 3 and all(torch.equal(a, b) for a, b in zip(clips, direct, strict=True))
+    # what a worker does (get_worker_info() is not None there)
+    monkeypatch.setattr(C, "get_worker_info", lambda: object())
+    one, = ds.__getitems__([2])
+    assert one.clip.is_shared() and collate([one]).clips.data_ptr() == one.clip.data_ptr()
+    two = ds.__getitems__([0, 2])
+    assert not any(s.clip.is_shared() for s in two)
+    b = collate(two)
+    assert b.clips.is_shared() and torch.equal(b.clips[1], one.clip) and torch.equal(b.clips[0], direct[0])

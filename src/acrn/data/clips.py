@@ -164,6 +164,7 @@ class ClipDataset(Dataset):
         self.transform, self.mean, self.std = transform, list(mean), list(std)
         self.flow, self.flow_method, self.skip_bad = flow, flow_method, skip_bad
         self.num_skipped = 0  # in this process; workers report theirs through collate
+        self._one_sample_batch = False
         self._flow_fn = None
 
     @property
@@ -173,6 +174,16 @@ class ClipDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.records)
+
+    def __getitems__(self, indices: list[int]) -> list[Sample | None]:
+        """The samples of one batch (torch's DataLoader fetches a batch through this). A batch of one
+        sample is built in shared memory inside a worker, where :func:`collate` uses it without a copy;
+        in bigger batches each clip is copied into the batch anyway, so it stays in private memory."""
+        self._one_sample_batch = len(indices) == 1
+        try:
+            return [self[i] for i in indices]
+        finally:
+            self._one_sample_batch = False
 
     def __getitem__(self, index: int) -> Sample | None:
         rec = self.records[index]
@@ -202,7 +213,8 @@ class ClipDataset(Dataset):
         g = self.transform(tuple(src.size), rng)
         frames = src.read(idx, size=g.resized, required=key)
         frames = T.apply_frames(frames, g)
-        clip = T.to_tensor(frames, self.mean, self.std, out=_new_float((3, *frames.shape[:3])))
+        shape = (3, *frames.shape[:3])
+        clip = T.to_tensor(frames, self.mean, self.std, out=_new_float(shape) if self._one_sample_batch else None)
         oh, ow = src.size
         norm = np.array([ow, oh, ow, oh], np.float32) if rec.normalised else np.ones(4, np.float32)
         boxes, keep = T.apply_boxes(rec.boxes * norm, g)
