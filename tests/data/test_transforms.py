@@ -100,3 +100,15 @@ def test_inverse_roundtrip(flipped):
     out, keep = apply_boxes(b, g)
     assert keep.all()
     np.testing.assert_allclose(inverse_boxes(out, g), b, atol=1e-4)
+
+
+@pytest.mark.parametrize("channels,dtype", [(3, np.uint8), (2, np.uint8), (1, np.uint8), (2, np.float32)])
+@pytest.mark.parametrize("flipped", [False, True])
+def test_apply_frames_crop_and_flip_equal_numpy(channels, dtype, flipped):
+    rng = np.random.default_rng(0)
+    frames = (rng.random((4, 30, 40, channels)) * 255).astype(dtype)
+    out = apply_frames(frames, Geometry((30, 40), (20, 25), (1.0, 1.0), (3, 7), flipped))
+    ref = frames[:, 3:23, 7:32]
+    np.testing.assert_array_equal(out, ref[:, :, ::-1] if flipped else ref)
+    scaled = apply_frames(frames, Geometry((45, 60), (20, 25), (1.5, 1.5), (3, 7), flipped))
+    assert scaled.shape == (4, 20, 25, channels)

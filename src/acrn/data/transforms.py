@@ -104,7 +104,10 @@ def apply_frames(frames: np.ndarray, g: Geometry) -> np.ndarray:
             if f.ndim == 2:
                 f = f[:, :, None]
         f = f[oy:oy + h, ox:ox + w]
-        out[t] = f[:, ::-1] if g.flipped else f
+        if g.flipped:  # OpenCV's flip: numpy's reversed-stride copy was the slowest step of a clip
+            cv2.flip(f, 1, dst=out[t].reshape(f.shape))
+        else:
+            out[t] = f
     return out
 
 
