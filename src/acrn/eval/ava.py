@@ -141,8 +141,10 @@ def evaluate_ava(gt_keys, gt_boxes, gt_labels, det_keys, det_boxes, det_labels, 
     rows = np.flatnonzero(dci < ncls) if protocol != "2018" else None  # few rows left after the cap
     dci_r, ds = (dci, det_scores) if rows is None else (dci[rows], det_scores[rows])
     dkf_r = dkf if rows is None else dkf[rows]
-    dg = dkf_r.astype(np.int64 if universe.size * (ncls + 1) >= 1 << 31 else np.int32) * (ncls + 1) + dci_r
-    del dkf, dkf_r
+    dg = dkf_r.astype(np.int64 if universe.size * (ncls + 1) >= 1 << 31 else np.int32, copy=False)
+    del dkf, dkf_r  # dg may be dkf itself (our own array): updated in place, no 72 MB temporaries
+    dg *= ncls + 1
+    dg += dci_r
     if protocol == "2018":
         drop = _cap_per_group(dg, ds, NMS_MAX_BOXES, ncls + 1)
         if drop.size:
@@ -282,8 +284,11 @@ def tp_ranks_by_class(cls: np.ndarray, scores: np.ndarray, tp: np.ndarray, ncls:
         return out
     nb = 1 << _BUCKET_BITS
     lo, scale = _bucket_scale(scores, nb)
-    comp = _buckets(scores, lo, scale).astype(np.int32 if (ncls + 1) * nb < 1 << 31 else np.int64)
-    comp += cls.astype(comp.dtype) * comp.dtype.type(nb)  # (class, bucket) id
+    comp = np.empty(cls.size, np.int32 if (ncls + 1) * nb < 1 << 31 else np.int64)  # (class, bucket) id
+    for a in range(0, cls.size, _ROWS_PER_STEP):  # in steps: small temporaries, reused by malloc
+        part = comp[a:a + _ROWS_PER_STEP]
+        np.copyto(part, _buckets(scores[a:a + part.size], lo, scale), casting="unsafe")  # floor (y >= 0)
+        part += cls[a:a + part.size].astype(comp.dtype) * comp.dtype.type(nb)
     hist = np.bincount(comp, minlength=(ncls + 1) * nb).reshape(ncls + 1, nb)
     higher = (np.cumsum(hist[:, ::-1], axis=1)[:, ::-1] - hist).ravel()  # members in higher buckets
     shared = np.zeros(hist.size, dtype=bool)
@@ -301,6 +306,7 @@ def tp_ranks_by_class(cls: np.ndarray, scores: np.ndarray, tp: np.ndarray, ncls:
     return [ranks[bounds[c]:bounds[c + 1]].astype(np.int64) for c in range(ncls)]
 
 
+_ROWS_PER_STEP = 1 << 20
 _BUCKET_BITS = 14  # K = 16384 buckets per class: a 61 x K histogram, ~20 members per bucket at AVA scale
 _FINE_BITS_MAX = 40
 
