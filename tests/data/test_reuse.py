@@ -274,3 +274,16 @@ def test_index_of_is_exact_rounding():
         for p in pts:
             assert r._index_of(p) == round((p - 1234) * tb * rate), (tb, rate, p)
         assert [r._index_of(r._pts_of(i)) for i in range(100)] == list(range(100))
+
+
+def test_collate_keyframes_view_the_clips_unless_given():
+    from acrn.structures import Sample
+
+    clips = [torch.randn(3, 5, 4, 6), torch.randn(3, 5, 3, 6)]
+    b = collate([Sample(clip=c, boxes=torch.zeros(0, 4), labels=torch.zeros(0, 1)) for c in clips])
+    assert b.keyframes.shape == (2, 3, 4, 6) and b.keyframes.data_ptr() == b.clips[:, :, 2].data_ptr()
+    assert torch.equal(b.keyframes[0], clips[0][:, 2]) and torch.equal(b.keyframes[1, :, :3], clips[1][:, 2])
+    assert b.keyframes[1, :, 3:].abs().sum() == 0  # padding
+    own = torch.randn(3, 4, 6)  # a key frame that is not the clip's middle frame is kept as given
+    b = collate([Sample(clip=clips[0], boxes=torch.zeros(0, 4), labels=torch.zeros(0, 1), keyframe=own)])
+    assert torch.equal(b.keyframes[0], own) and b.keyframes.data_ptr() != b.clips.data_ptr()

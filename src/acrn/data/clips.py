@@ -282,6 +282,12 @@ def _padded_stack(xs: list[Tensor], h: int, w: int) -> Tensor:
     return out
 
 
+def _is_middle_frame(keyframe: Tensor, clip: Tensor) -> bool:
+    """``keyframe`` is the view ``clip[:, T // 2]`` (as :class:`Sample` makes it by default)."""
+    mid = clip[:, clip.shape[1] // 2]
+    return keyframe.data_ptr() == mid.data_ptr() and keyframe.shape == mid.shape and keyframe.stride() == mid.stride()
+
+
 def collate(samples: list[Sample | None]) -> Batch | None:
     """Stack samples into a :class:`Batch`, zero-padding clips (and flows) bottom/right to the largest
     ``H, W``; ``image_sizes`` keeps each unpadded ``(h, w)``. ``None`` samples (skipped bad inputs) are
@@ -292,7 +298,10 @@ def collate(samples: list[Sample | None]) -> Batch | None:
     h = max(s.clip.shape[-2] for s in kept)
     w = max(s.clip.shape[-1] for s in kept)
     clips = _padded_stack([s.clip for s in kept], h, w)
-    keyframes = _padded_stack([s.keyframe for s in kept], h, w)
+    if all(_is_middle_frame(s.keyframe, s.clip) for s in kept):
+        keyframes = clips[:, :, clips.shape[2] // 2]  # a view: one tensor fewer to pass between processes
+    else:
+        keyframes = _padded_stack([s.keyframe for s in kept], h, w)
     flows = _padded_stack([s.flow for s in kept], h, w) if all(s.flow is not None for s in kept) else None
     has_props = all(s.proposals is not None for s in kept)
     batch = Batch(
