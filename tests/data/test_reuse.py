@@ -97,7 +97,7 @@ def test_kept_frames_follow_the_size(tmp_path, media):
     assert small.shape == (2, 24, 40, 3) and big.shape == (2, 48, 80, 3)
     assert [media.read_barcode(f) for f in big] == [4, 6]
     r.close()
-    assert r._decoder is None and not r._kept
+    assert r._decoder is None and not r._kept[1]
     assert [media.read_barcode(f) for f in r.read([7])] == [7]  # usable after close
 
 
@@ -141,7 +141,7 @@ def test_pickled_reader_reopens(tmp_path, media):
     r = VideoReader(media.write_video(tmp_path / "v.mp4", 30, 30))
     r.read([3, 4])
     r2 = pickle.loads(pickle.dumps(r))
-    assert r2._decoder is None and not r2._kept
+    assert r2._decoder is None and not r2._kept[1]
     assert [media.read_barcode(f) for f in r2.read([5, 4])] == [5, 4]
 
 
@@ -213,7 +213,7 @@ def test_frame_sources_keep_only_recent_decoders_open(tmp_path, media):
     for v in ("a", "b", "c"):
         readers[v] = src.open(v)
         readers[v].read([1, 2])
-    assert readers["a"]._decoder is None and not readers["a"]._kept  # closed when "c" became live
+    assert readers["a"]._decoder is None and not readers["a"]._kept[1]  # closed when "c" became live
     assert readers["b"]._decoder is not None and readers["c"]._decoder is not None
     assert src.open("a") is readers["a"] and [media.read_barcode(f) for f in readers["a"].read([3])] == [3]
 
@@ -287,3 +287,16 @@ def test_collate_keyframes_view_the_clips_unless_given():
     own = torch.randn(3, 4, 6)  # a key frame that is not the clip's middle frame is kept as given
     b = collate([Sample(clip=clips[0], boxes=torch.zeros(0, 4), labels=torch.zeros(0, 1), keyframe=own)])
     assert torch.equal(b.keyframes[0], own) and b.keyframes.data_ptr() != b.clips.data_ptr()
+
+
+def test_reader_shared_between_threads(tmp_path, media):
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = media.write_video(tmp_path / "v.mp4", 90, 30, gop=10)
+    folder = media.write_frames(tmp_path / "f", 90, "{num:05d}.png")
+    starts = [0, 40, 10, 60, 20, 70, 5, 50] * 3
+    for src in (VideoReader(path), FrameFolder(folder, "{num:05d}.png")):
+        with ThreadPoolExecutor(4) as pool:
+            got = list(pool.map(lambda s, src=src: [media.read_barcode(f) for f in src.read(range(s, s + 20, 2))],
+                                starts))
+        assert got == [list(range(s, s + 20, 2)) for s in starts]

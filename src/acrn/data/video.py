@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -140,8 +141,8 @@ class VideoReader:
         self._gop = 0  # the longest key-frame interval seen so far
         self._decoder: _Decoder | None = None
         self._reformatter = None
-        self._kept: dict[int, np.ndarray] = {}
-        self._kept_size: tuple[int, int] | None = None
+        self._kept: tuple[tuple | None, dict[int, np.ndarray]] = (None, {})  # (size, frames) of the last read
+        self._lock = threading.RLock()  # one read at a time: a shared reader stays correct across threads
 
     @property
     def fps(self) -> float:
@@ -168,14 +169,18 @@ class VideoReader:
 
     def close(self) -> None:
         """Close the open container and drop the kept frames (the reader stays usable)."""
-        if self._decoder is not None:
-            self._decoder.close()
-        self._decoder, self._kept, self._kept_size = None, {}, None
+        with self._lock:
+            if self._decoder is not None:
+                self._decoder.close()
+            self._decoder, self._kept = None, (None, {})
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)  # a pickled reader (spawned DataLoader workers) reopens the file
-        state.update(_decoder=None, _reformatter=None, _kept={}, _kept_size=None)
+        state.update(_decoder=None, _reformatter=None, _kept=(None, {}), _lock=None)
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, _lock=threading.RLock())
 
     def read(self, indices: Sequence[int], size: tuple[int, int] | None = None,
              required: int | None = None) -> np.ndarray:
@@ -186,11 +191,14 @@ class VideoReader:
         or a header frame count that overstates); :class:`InputError` if none of the requested frames
         decodes or if frame ``required`` (the key frame) is not in the file.
         """
-        size = tuple(size) if size is not None else self.size
+        with self._lock:
+            return self._read(indices, tuple(size) if size is not None else self.size, required)
+
+    def _read(self, indices: Sequence[int], size: tuple[int, int], required: int | None) -> np.ndarray:
         wanted = sorted(set(int(i) for i in indices))
         if not wanted:
             return np.zeros((0, *size, 3), np.uint8)
-        kept = self._kept if self._kept_size == size else {}
+        kept = self._kept[1] if self._kept[0] == size else {}
         got = {i: kept[i] for i in wanted if i in kept}
         todo = [i for i in wanted if i not in got]
         if todo:
@@ -201,7 +209,7 @@ class VideoReader:
                 if not got:
                     raise InputError(f"{self.path}: decoding frames {todo[0]}..{todo[-1]} failed "
                                      f"({type(e).__name__}: {e})") from None
-        self._kept, self._kept_size = got, size
+        self._kept = (size, got)
         if not got:
             raise InputError(f"{self.path}: no frame at or after index {wanted[0]} could be decoded "
                              f"(the header says {self.num_frames} frames; truncated file?)")
@@ -322,8 +330,7 @@ class FrameFolder:
         if self.num_frames == 0:
             raise InputError(f"{self.path}: no frame files matching {pattern!r}")
         self._size: tuple[int, int] | None = None
-        self._kept: dict[int, np.ndarray] = {}
-        self._kept_size: tuple | None = None
+        self._kept: tuple[tuple | None, dict[int, np.ndarray]] = (None, {})  # (size, frames) of the last read
 
     def iter_frames(self) -> Iterator[np.ndarray]:
         """Every frame in order as ``uint8 [H, W, 3]`` RGB."""
@@ -346,7 +353,10 @@ class FrameFolder:
 
     def close(self) -> None:
         """Drop the frames kept from the last read."""
-        self._kept, self._kept_size = {}, None
+        self._kept = (None, {})
+
+    def __getstate__(self) -> dict:
+        return dict(self.__dict__, _kept=(None, {}))
 
     def read(self, indices: Sequence[int], size: tuple[int, int] | None = None,
              required: int | None = None) -> np.ndarray:
@@ -363,7 +373,8 @@ class FrameFolder:
             while reduce < 8 and self._size[0] >= 2 * reduce * size[0] and self._size[1] >= 2 * reduce * size[1]:
                 reduce *= 2
         key = (tuple(size), reduce) if size is not None else None
-        kept = self._kept if self._kept_size == key else {}
+        kept_key, kept = self._kept  # one attribute, read once: safe if threads share the folder
+        kept = kept if kept_key == key else {}
         got: dict[int, np.ndarray] = {}
         for i in indices:
             if i not in got:
@@ -371,7 +382,7 @@ class FrameFolder:
         shapes = {a.shape for a in got.values()}
         if len(shapes) > 1:
             raise InputError(f"{self.path}: frames {list(indices)} have different sizes {sorted(shapes)}")
-        self._kept, self._kept_size = got, key
+        self._kept = (key, got)
         out = np.empty((len(indices), *shapes.pop()), np.uint8) if indices else np.zeros((0, 0, 0, 3), np.uint8)
         for j, i in enumerate(indices):
             out[j] = got[i]
