@@ -144,6 +144,18 @@ def _uniform_columns(ch: _Chunk, size: int) -> np.ndarray | None:
     return s if s.shape[1] in (2, 7, 8) and np.array_equal(s[:, -1], nl) else None
 
 
+def _changes(v: np.ndarray) -> np.ndarray:
+    """bool[n - 1]: v[i + 1] != v[i] for fixed-width bytes S[n], compared as words (not the string ufunc)."""
+    if v.size and v.dtype.itemsize % 8 == 0 and v.flags.c_contiguous:
+        u = v.view(np.uint64).reshape(v.size, -1)  # names padded to whole words by the fixed-layout parser
+        diff = u[1:, 0] != u[:-1, 0]
+        for k in range(1, u.shape[1]):
+            diff |= u[1:, k] != u[:-1, k]
+        return diff
+    u = v.view(np.uint8).reshape(v.size, -1)
+    return (u[1:] != u[:-1]).any(1)
+
+
 _COLS = ("video_id", "timestamp", "x1", "y1", "x2", "y2", "action_id", "score")
 
 
@@ -236,8 +248,7 @@ class _Reader:
 
     def _video_runs(self, v: np.ndarray, name_of) -> np.ndarray:
         """Video index per row from fixed-width name bytes ``v`` (S[n]); ``name_of(i)`` decodes row i's name."""
-        u = v.view(np.uint8).reshape(v.size, -1)  # bytes compare: cheaper than the string ufunc
-        heads = np.flatnonzero(np.concatenate([[True], (u[1:] != u[:-1]).any(1)]))
+        heads = np.flatnonzero(np.concatenate([[True], _changes(v)]))
         if heads.size > 4096:  # not grouped by video: map the distinct names instead of the runs
             names, first, inv = np.unique(v, return_index=True, return_inverse=True)
             idx = np.zeros(names.size, dtype=np.int64)

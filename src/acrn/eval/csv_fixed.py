@@ -85,9 +85,9 @@ def parse_fixed(data: bytes, int_cols: tuple[int, ...]) -> tuple[np.ndarray, np.
         data: bytes of whole lines, each ``name,num,...,num\n`` (no quotes, no CR: checked by the caller).
         int_cols: 1-based numeric columns that must be integers (no dot).
     Returns:
-        (names S[n] first-column bytes, values float64[n, ncols - 1]) in row order, or None when some row
-        differs from the layout of its group (separators, signs, exponents, ...) or there are more than
-        ``_MAX_GROUPS`` groups.
+        (names S[n] first-column bytes NUL-padded to whole 8-byte words, values float64[n, ncols - 1]) in
+        row order, or None when some row differs from the layout of its group (separators, signs,
+        exponents, ...) or there are more than ``_MAX_GROUPS`` groups.
     """
     flat = np.frombuffer(data, np.uint8)
     first = data.find(b"\n") + 1
@@ -167,7 +167,9 @@ def _parse_rows(flat: np.ndarray, length: int, int_cols: tuple[int, ...]) -> tup
     if not lay.ok:
         return None
     rows = flat.reshape(n, length)
-    ids = np.ascontiguousarray(rows[:, :lay.seps[0]])
+    width = int(lay.seps[0])
+    ids = np.zeros((n, -(-width // 8) * 8), np.uint8)  # names padded with NULs to whole 8-byte words
+    ids[:, :width] = rows[:, :width]
     if np.count_nonzero((ids == 44) | (ids == 10)):  # the only bytes the layout check lets through there
         return None
     lo, span = _tiled(lay.lo, lay.span, n)
@@ -180,4 +182,4 @@ def _parse_rows(flat: np.ndarray, length: int, int_cols: tuple[int, ...]) -> tup
     for k, j in zip(*np.nonzero(lay.weights), strict=True):  # one strided column per digit position (no BLAS:
         mant[j] += rows[:, lay.start + k] * dtype(lay.weights[k, j])  # its threads stall on a loaded machine)
     values = mant.astype(np.float64, copy=False) / lay.scale[:, None]  # [ncols - 1, n]
-    return ids.view(f"S{int(lay.seps[0])}").ravel(), values.T
+    return ids.view(f"S{ids.shape[1]}").ravel(), values.T
