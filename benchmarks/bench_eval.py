@@ -8,9 +8,10 @@ official-algorithm reference of tests/eval/reference.py (evaluation).
 JHMDB: 270 videos x 40 frames, 21 classes, 2.26M frame detections, 56,700 tubes; baseline: the naive ACT
 reference of tests/eval/reference_act.py on a subset, scaled.
 
-Also timed: the same detections with unpadded action ids/timestamps (two line lengths), CPU seconds next
-to wall seconds (the machine is shared), and with ``--baseline-src`` an earlier revision end to end in
-the same run (``git archive REV src | tar -x -C /tmp/base`` then ``--baseline-src /tmp/base/src``).
+Also timed: the same detections with unpadded action ids/timestamps (up to four line lengths per block:
+ids of one or two digits, seconds of three or four), CPU seconds next to wall seconds (the machine is
+shared), and with ``--baseline-src`` an earlier revision end to end in the same run, padded and unpadded
+(``git archive REV src | tar -x -C /tmp/base`` then ``--baseline-src /tmp/base/src``).
 
     python benchmarks/bench_eval.py [--scale 1.0] [--repeats 3] [--workdir /tmp/acrn_bench_eval]
 """
@@ -119,7 +120,7 @@ def _child_end_to_end(workdir: Path, protocol: str, det: str = "det.csv", src: s
 
 
 def _variable_width_copy(workdir: Path) -> Path:
-    """det.csv with action ids and timestamps unpadded (``%d``, as most writers do): two line lengths."""
+    """det.csv with action ids and timestamps unpadded (``%d``, as most writers do): several line lengths."""
     out = workdir / "det_var.csv"
     with open(workdir / "det.csv", "rb") as f, open(out, "wb") as g:
         for block in iter(lambda: f.read(1 << 24), b""):  # blocks end on a newline (rows of equal length)
@@ -182,7 +183,12 @@ def bench_ava(workdir: Path, scale: float, repeats: int, baseline_src: str | Non
             old = res[f"end_to_end_{proto}_baseline"] = _child_end_to_end(workdir, proto, src=baseline_src)
             assert old["mAP"] == new["mAP"], (old, new)
             res[f"end_to_end_{proto}_speedup_vs_baseline"] = {k: old[k] / new[k] for k in ("s", "cpu_s")}
-    res["end_to_end_2018_variable_width"] = _child_end_to_end(workdir, "2018", det="det_var.csv")
+    new = res["end_to_end_2018_variable_width"] = _child_end_to_end(workdir, "2018", det="det_var.csv")
+    if baseline_src:
+        old = res["end_to_end_2018_variable_width_baseline"] = _child_end_to_end(workdir, "2018", det="det_var.csv",
+                                                                                 src=baseline_src)
+        assert old["mAP"] == new["mAP"], (old, new)
+        res["end_to_end_2018_variable_width_speedup_vs_baseline"] = {k: old[k] / new[k] for k in ("s", "cpu_s")}
     return res
 
 
