@@ -131,18 +131,25 @@ def run_reader(reader, path: Path, skip_header: bytes | None = None) -> None:
 
 
 def _blocks(f):
-    """Newline-terminated blocks of about CHUNK_BYTES (a final newline added if missing), then None."""
+    """Newline-terminated blocks of about CHUNK_BYTES (a final newline added if missing), then None.
+
+    Each block is read into its own bytearray after the previous block's partial last line, and cut
+    in place: the block's bytes are not copied again."""
     rest = b""
     while True:
-        block = f.read(CHUNK_BYTES)
-        if not block:
+        buf = bytearray(len(rest) + CHUNK_BYTES)
+        buf[:len(rest)] = rest
+        got = f.readinto(memoryview(buf)[len(rest):])
+        if not got:
             if rest:
                 yield rest if rest.endswith(b"\n") else rest + b"\n"
             yield None
             return
-        cut = block.rfind(b"\n") + 1
-        if cut == 0:  # no line end in this block
-            rest += block
+        del buf[len(rest) + got:]  # a short read at the end of the file
+        cut = buf.rfind(b"\n") + 1
+        if cut == 0:  # no line end yet
+            rest = bytes(buf)
             continue
-        data, rest = rest + block[:cut], block[cut:]  # one copy of the block
-        yield data
+        rest = bytes(buf[cut:])
+        del buf[cut:]
+        yield buf
