@@ -301,7 +301,7 @@ class VideoReader:
                 s = c.streams.video[0]
                 s.thread_type = "AUTO"
                 for frame in c.decode(s):
-                    yield frame.to_ndarray(format="rgb24")
+                    yield self._to_rgb(frame, (frame.height, frame.width))
         except av.error.FFmpegError as e:
             raise InputError(f"{self.path}: decoding failed ({type(e).__name__}: {e})") from None
 
