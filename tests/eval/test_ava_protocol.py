@@ -89,6 +89,17 @@ def test_cap_ties_follow_the_official_heap():
     assert r["per_class"]["1"] == ref[1] == 0.0
 
 
+def test_2018_keeps_the_10000_best_per_keyframe_and_class():
+    n = 10_003
+    scores = 1.0 - np.arange(n) / n  # distinct, descending, all above 1e-6
+    for tp_row, ap in ((n - 1, 0.0), (9_999, 1 / 10_000)):  # the worst rows are dropped; the 10,000th is kept
+        det = [(0, A if i == tp_row else B, 1, s) for i, s in enumerate(scores)]
+        det += [(0, B, 2, 0.5)] * 5 + [(1, B, 1, 1e-6)] * 4  # another class, another keyframe: not capped
+        r = run([(0, A, 1)], det, classes=(1, 2), protocol="2018")
+        assert r["num_det"] == {"1": 10_000 + 4, "2": 5} and r["num_tp"]["1"] == int(ap > 0)
+        assert r["per_class"]["1"] == pytest.approx(ap, abs=1e-15)
+
+
 def test_degenerate_detections_are_dropped_not_false_positives():
     det = [(0, [0.3, 0.3, 0.3, 0.6], 1, 0.99), (0, [0.3, 0.6, 0.5, 0.2], 1, 0.98), (0, A, 1, 0.5)]
     r = run([(0, A, 1)], det)

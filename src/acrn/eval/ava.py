@@ -39,11 +39,17 @@ def _as_keys(*arrays: np.ndarray) -> list[np.ndarray]:
     return [inv[sizes[i]:sizes[i + 1]].astype(np.int64) for i in range(len(arrays))]
 
 
-def _index_in(keys: np.ndarray, universe: np.ndarray) -> np.ndarray:
-    """Position of each key in the sorted ``universe`` (-1 if absent); cheap when keys come in runs."""
+def _run_heads(keys: np.ndarray) -> np.ndarray:
+    """Indices where a run of equal keys starts."""
+    return np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]])) if keys.size else np.zeros(0, np.int64)
+
+
+def _index_in(keys: np.ndarray, universe: np.ndarray, heads: np.ndarray | None = None) -> np.ndarray:
+    """Position of each key in the sorted ``universe`` (-1 if absent); cheap when keys come in runs
+    (``heads``: :func:`_run_heads` of ``keys`` when already known)."""
     if keys.size == 0:
         return np.zeros(0, dtype=np.int64)
-    heads = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+    heads = _run_heads(keys) if heads is None else heads
     hk = keys[heads]
     pos = np.searchsorted(universe, hk).clip(0, max(universe.size - 1, 0))
     found = universe[pos] == hk if universe.size else np.zeros(hk.size, dtype=bool)
@@ -76,7 +82,8 @@ def _check(name: str, boxes: np.ndarray, labels: np.ndarray, keys: np.ndarray, s
     if boxes.shape != (n, 4) or labels.shape != (n,) or (scores is not None and scores.shape != (n,)):
         raise InputError(f"{name}: expected keys[N], boxes[N,4], labels[N]{', scores[N]' if scores is not None else ''}"
                          f", got {keys.shape}, {boxes.shape}, {labels.shape}")
-    if boxes.size and not (np.isfinite(boxes.min()) and np.isfinite(boxes.max())):  # no [N, 4] temporary
+    # one pass, no [N, 4] temporary: the sum of finite boxes is finite unless it overflows (then min/max decide)
+    if boxes.size and not np.isfinite(boxes.sum()) and not (np.isfinite(boxes.min()) and np.isfinite(boxes.max())):
         raise InputError(f"{name}: boxes must be finite numbers")
     if scores is not None and scores.size and not np.isfinite(scores.max()):
         raise InputError(f"{name}: scores must be finite (found NaN or infinity)")
@@ -131,9 +138,9 @@ def evaluate_ava(gt_keys, gt_boxes, gt_labels, det_keys, det_boxes, det_labels, 
     gk, gb, gl = _select(gkeep, gk, gt_boxes, gt_labels)
 
     # 2. Keyframe index space over ground truth and detections.
-    dheads = dk[np.r_[True, dk[1:] != dk[:-1]]] if dk.size else dk
-    universe = np.unique(np.concatenate([np.unique(gk), dheads]))
-    gkf, dkf = _index_in(gk, universe), _index_in(dk, universe)
+    dheads = _run_heads(dk)
+    universe = np.unique(np.concatenate([np.unique(gk), dk[dheads]]))
+    gkf, dkf = _index_in(gk, universe), _index_in(dk, universe, dheads)
     gci = index_of[gl].astype(np.int64)
 
     # 3. Per-keyframe cap (2019/2020) or the 2018 score floor, then degenerate boxes.
@@ -145,16 +152,19 @@ def evaluate_ava(gt_keys, gt_boxes, gt_labels, det_keys, det_boxes, det_labels, 
     del dkf, dkf_r  # dg may be dkf itself (our own array): updated in place, no 72 MB temporaries
     dg *= ncls + 1
     dg += dci_r
+    num_det = None
     if protocol == "2018":
-        drop = _cap_per_group(dg, ds, NMS_MAX_BOXES, ncls + 1)
+        counts = np.bincount(dg, minlength=universe.size * (ncls + 1))  # detections per (keyframe, class)
+        drop = _cap_per_group(dg, ds, NMS_MAX_BOXES, ncls + 1, counts)
         if drop.size:
             dg[drop] += ncls - dci_r[drop]
             dci_r[drop] = ncls
+        num_det = np.minimum(counts, NMS_MAX_BOXES).reshape(-1, ncls + 1).sum(0)[:ncls]  # what the cap keeps
 
     gg = gkf.astype(np.int64) * (ncls + 1) + gci
     tp = _match(gg, gb, dg, det_boxes, rows, ds, universe.size * (ncls + 1), iou_threshold)
     num_gt = np.bincount(gci, minlength=ncls)
-    num_det = np.bincount(dci_r, minlength=ncls + 1)[:ncls]
+    num_det = np.bincount(dci_r, minlength=ncls + 1)[:ncls] if num_det is None else num_det
     num_tp = np.bincount(dci_r[tp], minlength=ncls + 1)[:ncls]
     ranks = tp_ranks_by_class(dci_r, ds, tp, ncls)
     aps = [voc_ap_from_tp_ranks(ranks[c], int(num_gt[c])) for c in range(ncls)]
@@ -210,12 +220,12 @@ def _select(mask: np.ndarray, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     return tuple(a[idx] for a in arrays)
 
 
-def _cap_per_group(groups: np.ndarray, scores: np.ndarray, cap: int, stride: int) -> np.ndarray:
+def _cap_per_group(groups: np.ndarray, scores: np.ndarray, cap: int, stride: int, counts: np.ndarray) -> np.ndarray:
     """Indices dropped when each group keeps only its ``cap`` best detections (score desc, input order).
 
-    Groups ``g`` with ``g % stride == stride - 1`` hold dropped rows and are left alone.
+    ``counts``: rows per group (``np.bincount(groups)``). Groups ``g`` with ``g % stride == stride - 1``
+    hold dropped rows and are left alone.
     """
-    counts = np.bincount(groups) if groups.size else np.zeros(0, np.int64)
     over = np.flatnonzero(counts > cap)
     over = over[over % stride != stride - 1]
     drop = [np.zeros(0, np.int64)]
