@@ -8,6 +8,11 @@ by a weighted sum of digit columns. Digit products and their sums are integers b
 (float64), so the product is exact in any summation order; dividing the exact integer mantissa by an
 exact power of ten gives the correctly rounded double that Python's ``float()`` returns. Rows that do not
 fit the layout make the whole block fall back to the general parser (the caller's choice).
+
+Files written with ``%d`` (unpadded action ids, seconds) have a few line lengths per block: rows are then
+grouped by length (a count table), each group gathered whole into its own matrix and parsed with its own
+layout, and the results scattered back to file order; a length group holding several layouts (``999,12``
+and ``1000,1``) is split by its rows' comma positions.
 """
 
 from __future__ import annotations
