@@ -64,6 +64,7 @@ def test_html_renders_in_chromium_and_numbers_match(tmp_path: Path) -> None:
 def test_helpers() -> None:
     assert percent(0.77777) == "77.8" and percent(None) == "–"
     assert mean_std([0.5, 0.7]) == "60.0 ± 10.0"
+    assert mean_std([0.5]) == "50.0"
     hm = np.zeros((4, 8), np.float32)
     hm[1, 6] = 1.0
     assert heatmap_peak(hm, (40, 80)) == (65.0, 15.0)

@@ -88,7 +88,8 @@ def run_ablation(opts: AblateOptions) -> dict[str, Any]:
     section = Section(titles[opts.study],
                       [f"Frame-AP (%) on the synthetic test split, mean ± std over {opts.seeds} seed(s); "
                        f"{results['timing']['total_seconds']:.0f} s in total."],
-                      Table([opts.study.rstrip("s").capitalize(), *columns], rows))
+                      Table([{"heads": "Head", "frames": "Input frames", "layers": "Scale"}[opts.study],
+                             *columns], rows))
     write_report(opts.out, f"acrn ablate --study {opts.study}", [section], results)
     return results
 

@@ -53,10 +53,13 @@ def percent(value: float | None) -> str:
 
 
 def mean_std(values: list[float]) -> str:
-    """``mean ± std`` of APs in percent (population std over seeds)."""
+    """``mean ± std`` of APs in percent (population std over seeds); one value is shown alone (a std of
+    one seed would read as a measured zero spread)."""
     if not values:
         return "–"
     m = sum(values) / len(values)
+    if len(values) == 1:
+        return f"{100 * m:.1f}"
     s = (sum((v - m) ** 2 for v in values) / len(values)) ** 0.5
     return f"{100 * m:.1f} ± {100 * s:.1f}"
 
