@@ -240,10 +240,10 @@ class _Clips(torch.utils.data.Dataset):
         return 4
 
     def __getitem__(self, i: int):
-        from acrn.data.clips import _new_float
+        from acrn.data.clips import _new_tensor
         from acrn.structures import Sample
 
-        clip = _new_float((3, 2, 4, 5)).fill_(float(i))
+        clip = _new_tensor((3, 2, 4, 5)).fill_(float(i))
         return Sample(clip=clip, boxes=torch.zeros(0, 4), labels=torch.zeros(0, 1), meta={"i": i})
 
 

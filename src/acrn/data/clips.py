@@ -214,7 +214,7 @@ class ClipDataset(Dataset):
         frames = src.read(idx, size=g.resized, required=key)
         frames = T.apply_frames(frames, g)
         shape = (3, *frames.shape[:3])
-        clip = T.to_tensor(frames, self.mean, self.std, out=_new_float(shape) if self._one_sample_batch else None)
+        clip = T.to_tensor(frames, self.mean, self.std, out=_new_tensor(shape) if self._one_sample_batch else None)
         oh, ow = src.size
         norm = np.array([ow, oh, ow, oh], np.float32) if rec.normalised else np.ones(4, np.float32)
         boxes, keep = T.apply_boxes(rec.boxes * norm, g)
@@ -247,17 +247,17 @@ class ClipDataset(Dataset):
         return state
 
 
-def _new_float(shape: tuple[int, ...]) -> Tensor:
-    """An uninitialised float32 tensor; inside a DataLoader worker it is allocated in shared memory
-    directly (as torch's default_collate does), since sending a tensor to the main process would
-    otherwise copy it there."""
+def _new_tensor(shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> Tensor:
+    """An uninitialised tensor; inside a DataLoader worker it is allocated in shared memory directly
+    (as torch's default_collate does), since sending a tensor to the main process would otherwise copy
+    it there."""
     if get_worker_info() is None:
-        return torch.empty(shape, dtype=torch.float32)
+        return torch.empty(shape, dtype=dtype)
     numel = 1
     for d in shape:
         numel *= d
-    storage = torch.UntypedStorage._new_shared(numel * 4)
-    return torch.empty(0, dtype=torch.float32).set_(storage, 0, shape)
+    storage = torch.UntypedStorage._new_shared(numel * dtype.itemsize)
+    return torch.empty(0, dtype=dtype).set_(storage, 0, shape)
 
 
 def _padded_stack(xs: list[Tensor], h: int, w: int) -> Tensor:
@@ -268,15 +268,9 @@ def _padded_stack(xs: list[Tensor], h: int, w: int) -> Tensor:
     if len(xs) == 1 and x0.shape[-2:] == (h, w) and x0.is_contiguous() and (
             get_worker_info() is None or x0.is_shared()):
         return x0.unsqueeze(0)
-    shape = (len(xs), *x0.shape[:-2], h, w)
-    if x0.dtype == torch.float32:
-        out = _new_float(shape)
-        if any(x.shape[-2:] != (h, w) for x in xs):
-            out.zero_()
-    else:
-        out = x0.new_zeros(shape)
-        if get_worker_info() is not None:
-            out.share_memory_()
+    out = _new_tensor((len(xs), *x0.shape[:-2], h, w), x0.dtype)
+    if any(x.shape[-2:] != (h, w) for x in xs):
+        out.zero_()  # the padding
     for i, x in enumerate(xs):
         out[i, ..., : x.shape[-2], : x.shape[-1]] = x
     return out
