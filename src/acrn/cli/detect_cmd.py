@@ -35,11 +35,11 @@ def run(args: argparse.Namespace) -> int:
     from acrn.data import collate
     from acrn.data.ava import read_proposals
     from acrn.engine.detect import detect_videos
-    from acrn.engine.distributed import cleanup, init_distributed
+    from acrn.engine.distributed import init_distributed, teardown
     from acrn.engine.infer import load_detector
 
     info = init_distributed(args.device)
-    try:
+    with teardown():
         fast = [] if args.contiguous else ["runtime.channels_last=true"]
         cfg, model, postprocess, extra = load_detector(args.checkpoint, fast + args.overrides, info.device,
                                                        actors="file" if args.proposals else None)
@@ -50,6 +50,4 @@ def run(args: argparse.Namespace) -> int:
                                 top_k=args.top_k, progress=True)
         if info.is_main:
             print(json.dumps(summary))
-    finally:
-        cleanup()
     return 0

@@ -80,13 +80,13 @@ def run(args: argparse.Namespace) -> int:
 
     from acrn.cli.common import atomic_write_text
     from acrn.data import build_dataset, collate
-    from acrn.engine.distributed import cleanup, init_distributed
+    from acrn.engine.distributed import init_distributed, teardown
     from acrn.engine.evaluate import score_detections
     from acrn.engine.infer import load_detector, predict, write_detections_csv
 
     overrides = [f"data.root={args.data}"] + ([f"data.dataset={args.dataset}"] if args.dataset else [])
     info = init_distributed(args.device)
-    try:
+    with teardown():
         cfg, model, postprocess, extra = load_detector(args.checkpoint, overrides + args.overrides, info.device)
         dataset = build_dataset(cfg, args.split, train=False)
         dets = predict(model, postprocess, dataset, collate, device=info.device, info=info,
@@ -101,6 +101,4 @@ def run(args: argparse.Namespace) -> int:
             atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1))
             write_tables(out, metrics)
             print(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}))
-    finally:
-        cleanup()
     return 0

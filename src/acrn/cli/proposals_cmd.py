@@ -51,7 +51,7 @@ def _source_dataset(args: argparse.Namespace, cfg, extra: dict):
 def run(args: argparse.Namespace) -> int:
 
     from acrn.data import collate
-    from acrn.engine.distributed import cleanup, init_distributed
+    from acrn.engine.distributed import init_distributed, teardown
     from acrn.engine.infer import load_detector, predict, write_proposals
     from acrn.engine.proposals import ActorProposals, ProposalPostProcess
     from acrn.errors import InputError
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.out.endswith((".csv", ".pkl")):
         raise InputError(f"--out {args.out}: must end in .csv or .pkl")
     info = init_distributed(args.device)
-    try:
+    with teardown():
         cfg, model, _, extra = load_detector(args.checkpoint, args.overrides, info.device)
         dataset = _source_dataset(args, cfg, extra)
         dets = predict(ActorProposals(model), ProposalPostProcess(args.max_per_frame, args.min_score), dataset,
@@ -67,6 +67,4 @@ def run(args: argparse.Namespace) -> int:
         if info.is_main:
             n = write_proposals(args.out, dets)
             print(json.dumps({"keyframes": len(dets), "boxes": n, "out": args.out}))
-    finally:
-        cleanup()
     return 0

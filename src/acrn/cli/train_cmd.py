@@ -43,14 +43,14 @@ def check_classes(cfg: Config, dataset) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from acrn.data import build_dataset, collate
-    from acrn.engine.distributed import cleanup, init_distributed
+    from acrn.engine.distributed import init_distributed, teardown
     from acrn.engine.evaluate import make_evaluator
     from acrn.engine.train import train
     from acrn.models import build_model
 
     cfg = config_from_args(args)
     info = init_distributed(cfg.runtime.device)
-    try:
+    with teardown():
         train_set = build_dataset(cfg, "train", train=True)
         check_classes(cfg, train_set)
         torch.manual_seed(cfg.runtime.seed)  # identical initial weights on every rank
@@ -64,6 +64,4 @@ def run(args: argparse.Namespace) -> int:
         if info.is_main:
             print(json.dumps({"step": result.step, "checkpoint": str(result.checkpoint), "losses": result.losses,
                               "metrics": {k: v for k, v in result.metrics.items() if not isinstance(v, (dict, list))}}))
-    finally:
-        cleanup()
     return 0
