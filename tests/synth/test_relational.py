@@ -14,7 +14,8 @@ from synth_probe import (
     relational_samples,
 )
 
-from acrn.synth.presets import ALL_CLASSES
+from acrn.synth.presets import ALL_CLASSES, resolve_preset
+from acrn.synth.world import simulate
 
 PAIRS = (("catch", "throw"), ("receive", "give"), ("follow", "lead"))
 
@@ -78,3 +79,27 @@ def test_actor_only_classes_are_separable_from_the_crop(solo_data):
     acc, n = grouped_cv_accuracy(x, y, groups, 2, lam=100.0)
     print(f"wave vs not: crop-only held-out accuracy {acc:.3f} on n={n} (chance 0.65, the majority)")
     assert acc > 0.8
+
+
+def _object_gaps(preset: str, videos: int) -> np.ndarray:
+    """Horizontal gap (px at the recipe's 112-px input height) between each labelled pass/hand-over actor's
+    box and its deciding object at the key frame."""
+    p = resolve_preset(preset, videos)
+    gaps = []
+    for i in range(videos):
+        sim = simulate(p, 0, i, f"v{i}")
+        for t in sim.timestamps:
+            k = sim.keyframe_index(t)
+            for a in sim.actors:
+                if a.rel[k] is None or a.rel_ref[0] != "obj":
+                    continue
+                ob, ab = sim.objects[a.rel_ref[1]].box[k], a.box[k]
+                gaps.append(max(ob[0] - ab[2], ab[0] - ob[2], 0.0) * 112 / p.height)
+    return np.asarray(gaps)
+
+
+def test_wide_preset_puts_the_deciding_object_further_from_the_actor() -> None:
+    demo, wide = _object_gaps("demo", 24), _object_gaps("wide", 24)
+    assert len(demo) > 50 and len(wide) > 50
+    assert wide.min() >= 2 * 16 - 1  # never within two Mixed_4f cells (stride 16) of the actor's box
+    assert np.median(wide) > 2.5 * np.median(demo)

@@ -11,6 +11,8 @@ import argparse
 import json
 from pathlib import Path
 
+from acrn.synth.presets import PRESETS
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ablate", help="the paper's Table 1 ablations on the synthetic benchmark",
@@ -22,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=None, help="training steps per run (default: the recipe's)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a value of the demo recipe for every variant (repeatable)")
-    p.add_argument("--preset", default="demo", choices=("tiny", "demo", "full"),
+    p.add_argument("--preset", default="demo", choices=tuple(PRESETS),
                    help="synthetic preset (default: demo; tiny is for smoke tests)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)

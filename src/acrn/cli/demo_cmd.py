@@ -11,6 +11,8 @@ import argparse
 import json
 from pathlib import Path
 
+from acrn.synth.presets import PRESETS
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="train Base-Model and ACRN on the synthetic benchmark and write a report",
@@ -22,8 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=None, help="training steps per model (default: the recipe's)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a value of the demo recipe for both models (repeatable)")
-    p.add_argument("--preset", default="demo", choices=("tiny", "demo", "full"),
-                   help="synthetic preset (default: demo; tiny is for smoke tests)")
+    p.add_argument("--preset", default="demo", choices=tuple(PRESETS),
+                   help="synthetic preset (default: demo; wide: see the README; tiny is for smoke tests)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 

@@ -1,4 +1,4 @@
-"""``acrn synth --out DIR [--preset tiny|demo|full] [--videos N] [--seed S] [knobs] [--preview PNG]``."""
+"""``acrn synth --out DIR [--preset tiny|demo|wide|full] [--videos N] [--seed S] [knobs] [--preview PNG]``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 import time
+
+from acrn.synth.presets import PRESETS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,8 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "in the AVA layout and as a JHMDB-style gt.pkl. An existing finished dataset "
                                    "with the same settings is reused.")
     p.add_argument("--out", required=True, metavar="DIR", help="dataset folder to create")
-    p.add_argument("--preset", default="tiny", choices=("tiny", "demo", "full"),
-                   help="size preset: tiny (tests, seconds), demo (CPU training, < 60 s), full (GPU)")
+    p.add_argument("--preset", default="tiny", choices=tuple(PRESETS),
+                   help="size preset: tiny (tests, seconds), demo (CPU training, < 60 s), wide (the demo's "
+                        "videos in a 224x112 frame), full (GPU)")
     p.add_argument("--videos", type=int, help="number of videos (default: the preset's)")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same files)")
     knobs = p.add_argument_group("difficulty knobs (default: the preset's)")

@@ -27,9 +27,15 @@ RECIPE = Path(__file__).with_name("recipe.yaml")
 
 def variant_config(data: Path, out: Path, overrides: list[str], seed: int, steps: int | None = None,
                    progress: bool = True) -> Config:
-    """The demo recipe with ``overrides`` for one run (``out`` is its own folder)."""
+    """The demo recipe with ``overrides`` for one run (``out`` is its own folder).
+
+    The recipe's square training crop fits the square presets; on a non-square set (the ``wide`` preset)
+    it would cut half of each frame away, often with the deciding entity, so those train on whole frames
+    (``data.train_crop=0``; an explicit override still wins)."""
+    meta = json.loads((Path(data) / "meta.json").read_text())
+    frame = [] if meta["width"] == meta["height"] else ["data.train_crop=0"]
     sets = [f"data.root={data}", f"runtime.out_dir={out}", f"runtime.seed={seed}",
-            f"runtime.progress={str(progress).lower()}", *overrides]
+            f"runtime.progress={str(progress).lower()}", *frame, *overrides]
     if steps is not None:
         sets.append(f"solver.max_steps={steps}")
         sets.append(f"solver.warmup_steps={min(steps // 10, 100)}")
