@@ -24,6 +24,7 @@ COMMANDS = [
     "acrn.cli.detect_cmd",
     "acrn.cli.link_cmd",
     "acrn.cli.proposals_cmd",
+    "acrn.cli.weights_cmd",
     "acrn.cli.export_cmd",
     "acrn.cli.data_cmd",
     "acrn.cli.flow_cmd",
