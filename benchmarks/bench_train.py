@@ -1,12 +1,10 @@
-"""Engine speed on CPU, printed as JSON: training steps, `acrn detect`, and full-width ACRN inference.
+"""Engine speed on CPU, printed as JSON: training steps and full-width ACRN inference (`acrn detect` on real
+footage, stage by stage: ``benchmarks/bench_detect.py``).
 
 * ``train``: clips/s of one training step (forward + criterion + backward + SGD step, data already in
   memory) for the Base-Model (``head=none``) and ACRN at the demo size (8x112x112, S3D-G width 0.25,
   ResNet-18 x0.25 RPN, batch 4) and at the paper size (20x224x224, width 1.0, ResNet-50 RPN, batch 1);
   ``acrn_over_base`` is the ratio of step times from the same run.
-* ``detect``: key frames/s of :func:`acrn.engine.detect.detect_videos` (decode, clip, detector, CSV, JSON,
-  rendered mp4) on a 320x240, 30 s synthetic video with the demo-size model, every 1 s, next to the
-  frames/s of decoding that video alone (same run).
 * ``infer_32x256``: seconds for one 32x256x256 RGB clip through the full-width ACRN detector, RPN included,
   5 actors, post-processing included: eager ``no_grad``, ``inference_mode``, ``+ channels_last_3d``, and
   ``torch.compile`` with ``freezing`` (backbone, flatten and actor ResNet compiled; NMS stays eager). The
@@ -14,7 +12,7 @@
   the machine is shared.
 
 Medians over ``--repeats`` after one warm-up.
-``python benchmarks/bench_train.py [--threads 2] [--repeats 3] [--no-compile] [--only train detect infer]``
+``python benchmarks/bench_train.py [--threads 2] [--repeats 3] [--no-compile] [--only train infer]``
 """
 
 from __future__ import annotations
@@ -23,9 +21,7 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -113,46 +109,6 @@ def bench_train(repeats: int) -> dict:
     return out
 
 
-def bench_detect(repeats: int) -> dict:
-    import av
-
-    from acrn.data import collate
-    from acrn.engine.detect import detect_videos
-    from acrn.synth import generate
-
-    tmp = Path(tempfile.mkdtemp(prefix="acrn-bench-"))
-    data = generate(tmp / "data", preset="tiny", videos=1, width=320, height=240, seconds=30, fps=25)
-    video = sorted((data / "videos").glob("*.mp4"))[0]
-    cfg = load_config(str(Path(__file__).resolve().parents[1] / "configs" / "synth_demo.yaml"),
-                      ["runtime.device=cpu"])
-    torch.manual_seed(0)
-    model, _, post = build_model(cfg)
-    model.eval()
-    ids, names = list(range(1, 10)), [f"c{i}" for i in range(1, 10)]
-
-    def decode() -> int:
-        with av.open(str(video)) as c:
-            return sum(1 for _ in c.decode(video=0))
-
-    n_frames = decode()
-    t_dec = median_time(decode, repeats)
-    res = {"video": "320x240, 30 s, 25 fps", "every_s": 1.0, "model": "synth_demo.yaml (random init)",
-           "decode_fps": round(n_frames / t_dec, 1)}
-    for render in (True, False):
-        summary = {}
-
-        def run(render=render, summary=summary):
-            with torch.inference_mode():
-                summary.update(detect_videos(cfg, model, post, [video], tmp / "out", every=1.0, class_ids=ids,
-                                             class_names=names, collate_fn=collate, device=torch.device("cpu"),
-                                             render=render, progress=False))
-
-        t = median_time(run, repeats, warmup=1)
-        res["keyframes_per_s" + ("" if render else "_no_render")] = round(summary["keyframes"] / t, 2)
-        res["cpu_s_per_keyframe" + ("" if render else "_no_render")] = round(median_cpu() / summary["keyframes"], 3)
-    return res
-
-
 def bench_infer(repeats: int, compile_: bool) -> dict:
     s = {"frames": 32, "size": 256, "width": 1.0, "resnet": (50, 1.0)}
     cfg = model_config(s, "acrn", classes=60, extra=("model.rpn.post_nms_top_n_test=5", "model.score_thresh=0.0"))
@@ -202,12 +158,11 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--no-compile", action="store_true")
-    p.add_argument("--only", nargs="+", default=["train", "detect", "infer"], choices=["train", "detect", "infer"])
+    p.add_argument("--only", nargs="+", default=["train", "infer"], choices=["train", "infer"])
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     result = {"threads": args.threads, "torch": torch.__version__, "matmul_gflops_before": round(matmul_gflops(), 1)}
     sections = {"train": ("train", lambda: bench_train(args.repeats)),
-                "detect": ("detect", lambda: bench_detect(args.repeats)),
                 "infer": ("infer_32x256", lambda: bench_infer(args.repeats, not args.no_compile))}
     for name in args.only:
         key, fn = sections[name]

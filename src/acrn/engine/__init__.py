@@ -1,4 +1,6 @@
-"""The engine: training loop, checkpoints, distributed helpers, inference, detection on videos, export.
+"""The engine: training loop, checkpoints, distributed helpers, inference over datasets, export.
+
+Detection on a user's own videos is :mod:`acrn.detect` (decode -> persons -> tracks -> actions -> outputs).
 
 - :mod:`acrn.engine.schedule`: ``lr_at`` / ``build_schedule``, the section 4.1 learning-rate schedule.
 - :mod:`acrn.engine.checkpoint`: ``save_checkpoint`` (atomic, verified), ``load_checkpoint`` (weights_only).
@@ -7,6 +9,5 @@
 - :mod:`acrn.engine.distributed`: torchrun detection, sharding and gathering.
 - :mod:`acrn.engine.infer`: ``predict``, ``video_dataset``, ``load_detector``, AVA CSV / proposals writers.
 - :mod:`acrn.engine.evaluate`: ``score_detections``, ``make_evaluator`` (AVA frame-AP, ACT frame/video-AP).
-- :mod:`acrn.engine.detect`: ``detect_videos`` (CSV, JSON with tube ids, rendered mp4), ``link_actors``.
 - :mod:`acrn.engine.proposals`, :mod:`acrn.engine.export`: person proposals; ONNX / TorchScript export.
 """

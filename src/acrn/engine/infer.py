@@ -77,15 +77,6 @@ def _cpu(d: Detections) -> Detections:
 # User videos as a dataset of key frames
 
 
-def keyframe_times(duration: float, every: float) -> list[float]:
-    """Key-frame times ``0, every, 2 every, ...`` inside ``[0, duration)`` (seconds); with ``every = 1``
-    these are AVA's whole-second key frames, so proposals files written for them key as ``"video,%04d"``."""
-    if every <= 0:
-        raise InputError(f"--every must be > 0 seconds, got {every}")
-    times = np.arange(0.0, duration, every)
-    return [round(float(t), 6) for t in times]
-
-
 def video_dataset(cfg: Config, videos: Sequence[str | Path], every: float, class_ids: list[int],
                   class_names: list[str], proposals: dict | None = None) -> Dataset:
     """Key frames every ``every`` seconds of each video, as a test-time dataset (no ground truth).
@@ -97,6 +88,7 @@ def video_dataset(cfg: Config, videos: Sequence[str | Path], every: float, class
     from acrn.data import ClipDataset, ClipRecord, FrameSources
     from acrn.data import transforms as T
     from acrn.data.video import VideoReader
+    from acrn.detect.decode import keyframe_times
 
     paths = [Path(v) for v in videos]
     stems = [p.stem for p in paths]
