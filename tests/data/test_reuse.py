@@ -45,7 +45,7 @@ def test_forward_reuse_then_backward_seek_equals_fresh_reader(tmp_path, media, m
     seeks = SeekCounter(monkeypatch)
     r = VideoReader(path)
     reads = [
-        (list(range(10, 40, 2)), 1),       # first read: one seek
+        (list(range(10, 40, 2)), 0),       # first read: a fresh decoder is already at frame 0, no seek
         (list(range(26, 56, 2)), 0),       # overlaps the last read: kept frames + forward decode
         (list(range(60, 90, 2)), 0),       # starts 5 frames after the decoder's position: forward
         ([95, 95, 93, 120, 97], 0),        # any order and repeats, still forward
@@ -258,22 +258,6 @@ def test_collate_single_sample_without_copy_and_through_workers():
             assert b.keyframes.shape == (bs, 3, 4, 5)
             for c, k, m in zip(b.clips, b.keyframes, b.metas, strict=True):
                 assert torch.equal(c, torch.full_like(c, float(m["i"]))) and torch.equal(k, c[:, 1])
-
-
-def test_index_of_is_exact_rounding():
-    """The per-frame integer version of ``round((pts - start) * time_base * rate)`` (half to even)."""
-    rng = np.random.default_rng(0)
-    for tb, rate in [(Fraction(1, 90000), NTSC), (Fraction(1, 30000), NTSC), (Fraction(1, 15360), Fraction(30)),
-                     (Fraction(1001, 30000), NTSC), (Fraction(1, 1000), Fraction(25))]:
-        r = object.__new__(VideoReader)
-        r.start_pts, r.time_base, r.rate = 1234, tb, rate
-        ratio = tb * rate
-        r._ratio = (ratio.numerator, ratio.denominator)
-        pts = [int(p) for p in rng.integers(-10**5, 10**8, 300)] + list(range(1000, 1500))
-        pts += [r._pts_of(i) for i in range(100)]
-        for p in pts:
-            assert r._index_of(p) == round((p - 1234) * tb * rate), (tb, rate, p)
-        assert [r._index_of(r._pts_of(i)) for i in range(100)] == list(range(100))
 
 
 def test_collate_keyframes_view_the_clips_unless_given():

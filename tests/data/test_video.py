@@ -131,3 +131,49 @@ def test_fork_after_threaded_opencv_does_not_hang():
             p.join()
     assert hung == 0
     assert cv2.getNumThreads() == 2  # the parent's setting is restored after each fork
+
+
+def test_times_with_start_offset_and_exact_count(tmp_path, media):
+    path = media.write_video(tmp_path / "v.mp4", 45, 30, offset_s=1.5)
+    r = VideoReader(path)
+    assert r.num_frames == 45 and r._timeline is None  # the mp4 sample table counts: no demux pass needed
+    assert r.count_frames() == 45
+    assert [r.time_of(i) for i in (0, 1, 44)] == pytest.approx([1.5, 1.5 + 1 / 30, 1.5 + 44 / 30])
+    assert [r.index_at(t) for t in (0.0, 1.5, 1.5 + 10.4 / 30, 1.5 + 11 / 30, 99.0)] == [0, 0, 10, 11, 44]
+    got = [(i, round(t, 6), media.read_barcode(img)) for i, t, img in r.frames(step=20)]
+    assert got == [(0, 1.5, 0), (20, round(1.5 + 20 / 30, 6), 20), (40, round(1.5 + 40 / 30, 6), 40)]
+
+
+def test_frames_skips_decoding_unwanted_non_reference_frames(tmp_path, media, monkeypatch):
+    from acrn.data import video_index
+
+    path = media.write_video(tmp_path / "v.mp4", 60, 30, gop=30)  # libx264's default B-frames (not referenced)
+    out: list[int] = []
+    indexed = video_index.Decoder.indexed
+
+    def counting(self):
+        for idx, frame in indexed(self):
+            out.append(idx)
+            yield idx, frame
+
+    monkeypatch.setattr(video_index.Decoder, "indexed", counting)
+    r = VideoReader(path)
+    assert [(i, media.read_barcode(img)) for i, _, img in r.frames(step=4)] == [(i, i) for i in range(0, 60, 4)]
+    assert 15 <= len(out) < 50  # the non-reference frames in between never came out of the decoder
+    out.clear()
+    assert [media.read_barcode(img) for _, _, img in r.frames()] == list(range(60))
+    assert out == list(range(60))
+    # frames() and iter_frames() run decoders of their own: a read in the middle is not disturbed
+    it = r.frames(step=10)
+    assert next(it)[0] == 0 and media.read_barcode(r.read([33])[0]) == 33 and next(it)[0] == 10
+
+
+def test_frame_threads_and_pickled_reader(tmp_path, media):
+    import pickle
+
+    path = media.write_video(tmp_path / "v.mp4", 50, NTSC, offset_s=0.4, gop=9)
+    r = VideoReader(path, threads=2)
+    for idx in ([40, 3, 17], list(range(20, 30)), [49, 0], [8, 8]):
+        assert [media.read_barcode(f) for f in r.read(idx)] == idx
+    again = pickle.loads(pickle.dumps(r))
+    assert again._timeline is None and [media.read_barcode(f) for f in again.read([31, 30])] == [31, 30]
