@@ -105,24 +105,42 @@ def test_corrupted_checkpoint_is_one_clear_error(trained: Path, tiny: Path, tmp_
     assert len(err) == 1 and "bad.pt: not a readable checkpoint (truncated or corrupted?)" in err[0]
 
 
-def test_detect_video(trained: Path, tiny: Path, tmp_path: Path, capsys) -> None:
+def test_detect_video_with_the_checkpoints_rpn(trained: Path, tiny: Path, tmp_path: Path, capsys) -> None:
     import av
 
     video = tiny / "videos" / "synth_00000.mp4"
     out = tmp_path / "det"
     assert main(["detect", str(video), "--checkpoint", str(trained / "checkpoint_last.pt"), "--out", str(out),
-                 "--every", "1"]) == 0
-    summary = _last_json(capsys)
+                 "--every", "1", "--actors", "rpn"]) == 0
+    summary = _last_json(capsys)["videos"][0]
     doc = json.loads((out / "synth_00000.json").read_text())
-    assert [k["timestamp"] for k in doc["keyframes"]] == [0, 1, 2, 3]  # 4 s video, every 1 s
-    assert summary["keyframes"] == 4
-    dets = [d for k in doc["keyframes"] for d in k["detections"]]
-    assert dets and all(0 <= d["tube"] < doc["num_tubes"] for d in dets)
-    assert all(len(d["labels"]) == 3 and d["labels"][0]["score"] >= d["labels"][1]["score"] for d in dets)
+    assert [k["time"] for k in doc["keyframes"]] == [0, 1, 2, 3]  # 4 s video, every 1 s
+    assert summary["keyframes"] == 4 and doc["persons"] == "rpn"
+    actors = [a for k in doc["keyframes"] for a in k["actors"]]
+    assert actors and summary["actors"] == len(actors)
+    assert all(0 <= a["track"] < len(doc["tracks"]) for a in actors)
+    assert all(len(a["labels"]) == 3 and a["labels"][0]["score"] >= a["labels"][1]["score"] for a in actors)
     rows = (out / "synth_00000.csv").read_text().splitlines()
-    assert len(rows) == 9 * len(dets) and rows[0].startswith("synth_00000,0000,")
+    assert len(rows) == 9 * len(actors) and rows[0].startswith("synth_00000,0000,")
+    assert (out / "detections.csv").read_text().splitlines() == rows
     with av.open(str(out / "synth_00000.mp4")) as c, av.open(str(video)) as src:
         assert sum(1 for _ in c.decode(video=0)) == sum(1 for _ in src.decode(video=0))
+
+
+def test_detect_video_with_a_proposals_file(trained: Path, tiny: Path, tmp_path: Path, capsys) -> None:
+    video = tiny / "videos" / "synth_00000.mp4"
+    props = tmp_path / "props.csv"
+    props.write_text("synth_00000,0001,0.100,0.200,0.300,0.600,-1,0.9\n"
+                     "synth_00000,0002,0.110,0.200,0.310,0.600,-1,0.8\n")
+    assert main(["detect", str(video), "--checkpoint", str(trained / "checkpoint_last.pt"), "--out",
+                 str(tmp_path / "d"), "--proposals", str(props), "--no-render"]) == 0
+    doc = json.loads((tmp_path / "d" / "synth_00000.json").read_text())
+    h, w = doc["size"]
+    got = [(k["time"], a["track"], a["box"]) for k in doc["keyframes"] for a in k["actors"]]
+    # One person at seconds 1 and 2 (one track: the boxes overlap); none at 0 and 3.
+    assert [(t, tr) for t, tr, _ in got] == [(1, 0), (2, 0)]
+    assert got[0][2] == [round(0.1 * w, 1), round(0.2 * h, 1), round(0.3 * w, 1), round(0.6 * h, 1)]
+    assert not (tmp_path / "d" / "synth_00000.mp4").exists()
 
 
 def test_proposals_dataset_and_videos(trained: Path, tiny: Path, tmp_path: Path, capsys) -> None:

@@ -55,19 +55,31 @@ class ActionModel:
     class_ids: list[int]
     class_names: list[str]
     device: torch.device
+    rpn: nn.Module | None = None  # the checkpoint's own actor network (ResNet + RPN), kept for ``--actors rpn``
     seconds: dict[str, float] = field(default_factory=dict)
 
 
 def load_action_model(checkpoint: str | Path, overrides: Sequence[str] = (), device: torch.device | str = "cpu",
                       actors: str = "file") -> ActionModel:
-    """The checkpoint's detector with its actor branch replaced by given boxes (``actors="file"``), or kept
-    (``actors="rpn"``: the checkpoint must have been trained with its RPN)."""
-    from acrn.engine.infer import load_detector
+    """The checkpoint's detector labelling given boxes (its actor branch replaced by ``FileActors``).
 
+    ``actors="rpn"`` keeps the checkpoint's own actor network aside as ``rpn`` (a person source for
+    :func:`acrn.detect.persons.rpn_persons`); the checkpoint must have been trained with it.
+    """
+    from acrn.engine.infer import load_detector
+    from acrn.engine.proposals import ActorProposals
+    from acrn.models.detector import FileActors
+
+    if actors not in ("file", "rpn"):
+        raise ValueError(f"actors must be 'file' or 'rpn', got {actors!r}")
     cfg, model, postprocess, extra = load_detector(checkpoint, list(overrides), device,
                                                    actors="file" if actors == "file" else None)
+    rpn = None
+    if actors == "rpn":
+        rpn = ActorProposals(model)  # InputError when the checkpoint has no RPN
+        model.actors = FileActors()
     return ActionModel(cfg, model, postprocess, list(extra["class_ids"]), list(extra["class_names"]),
-                       torch.device(device))
+                       torch.device(device), rpn)
 
 
 class _OneVideo:

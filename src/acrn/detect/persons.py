@@ -103,9 +103,11 @@ def rpn_persons(video: Video, am, max_persons: int = 50, min_score: float = 0.0)
     """Key-frame proposals of the checkpoint's own actor network (ResNet + RPN, ``model.actors = "rpn"``)."""
     from acrn.data import ClipRecord, collate
     from acrn.detect.actions import clip_dataset, empty_labels, forward
-    from acrn.engine.proposals import ActorProposals, ProposalPostProcess
+    from acrn.engine.proposals import ProposalPostProcess
 
-    net, post = ActorProposals(am.model), ProposalPostProcess(max_persons, min_score)
+    if am.rpn is None:
+        raise ValueError("rpn_persons needs an ActionModel loaded with actors='rpn'")
+    net, post = am.rpn, ProposalPostProcess(max_persons, min_score)
     recs = [ClipRecord(video.stem, k.time, np.zeros((0, 4), np.float32), empty_labels(am), frame=k.index, time=k.time)
             for k in video.keyframes]
     ds = clip_dataset(video, am, recs)

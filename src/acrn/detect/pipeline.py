@@ -29,7 +29,7 @@ class TrackOptions:
     """How person boxes are linked into tracks (:func:`acrn.detect.tracks.link_tracks`)."""
 
     iou: float = 0.3  # least IoU to continue a track
-    max_gap: int = 10  # looked-at frames a track may miss before it ends
+    max_gap: int = 20  # looked-at frames a track may miss before it ends (measured on demo.mp4: 10 split more)
     min_hits: int = 3  # fewest detections of a kept track
 
 
