@@ -17,6 +17,7 @@ Every file is written to a temporary name and renamed into place, so a failure l
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from acrn.detect.actions import KeyFrameActions
 from acrn.detect.decode import Video
 from acrn.detect.tracks import Tracks
 from acrn.engine.infer import format_timestamp, normalised
+from acrn.viz.draw import blend_layer, draw_box, heatmap_layer
 
 
 def tracks_csv(video: Video, tracks: Tracks) -> str:
@@ -102,29 +104,48 @@ def write_outputs(video: Video, tracks: Tracks, actions: list[KeyFrameActions] |
     return {"files": files, "rows": len(rows)}
 
 
+@functools.lru_cache(maxsize=4096)
 def _colour(track: int) -> tuple[int, int, int]:
     rng = np.random.default_rng(track + 7)
     return tuple(int(v) for v in rng.integers(60, 255, 3))
 
 
 def render_video(video: Video, tracks: Tracks, actions: list[KeyFrameActions] | None, dst: Path,
-                 class_names: list[str], top_k: int = 2) -> int:
-    """Write ``dst`` (mp4, the source's frame rate): every frame with its tracks drawn (module docstring)."""
+                 class_names: list[str], top_k: int = 1, min_short_side: int = 360) -> int:
+    """Write ``dst`` (mp4, the source's frame rate): every frame with its tracks drawn (module docstring).
+
+    Frames whose short side is below ``min_short_side`` are enlarged first (never shrunk), so that ids
+    and labels stay legible on small videos; boxes are scaled with them. x264 runs at its ``veryfast``
+    preset: at the default preset encoding took 60 % of ``acrn detect`` on a 10 s video (measured).
+    """
     import av
+    import cv2
 
     from acrn.synth.writers import video_codec
 
     keys = np.asarray([a.keyframe.index for a in actions or []], np.int64)
-    h, w = video.size
+    s = max(1.0, min_short_side / min(video.size))
+    h, w = (int(round(v * s)) for v in video.size)
     tmp = dst.with_name(f".{dst.stem}.tmp.mp4")
+    layers: dict[int, tuple | None] = {}  # key frame -> its heatmap layer, computed once
     n = 0
     try:
         with av.open(str(tmp), "w", format="mp4") as out:
-            st = out.add_stream(video_codec(), rate=_rate(video.fps))
+            codec = video_codec()
+            st = out.add_stream(codec, rate=_rate(video.fps))
             st.width, st.height, st.pix_fmt = (w + 1) // 2 * 2, (h + 1) // 2 * 2, "yuv420p"
+            if codec == "libx264":
+                st.options = {"preset": "veryfast", "crf": "23"}
             for i, _, img in video.frames(1):
-                near = actions[int(np.argmin(np.abs(keys - i)))] if len(keys) else None
-                img = draw_frame(np.ascontiguousarray(img), i, tracks, near, class_names, top_k)
+                k = int(np.argmin(np.abs(keys - i))) if len(keys) else -1
+                near = actions[k] if k >= 0 else None
+                if s > 1.0:
+                    img = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
+                if near is not None and k not in layers:
+                    layers[k] = heatmap_of(near, (h, w))
+                if near is not None and layers[k] is not None:
+                    img = blend_layer(img, layers[k])
+                img = draw_frame(np.ascontiguousarray(img), i, tracks, near, class_names, top_k, s)
                 pad = np.zeros((st.height, st.width, 3), np.uint8)
                 pad[:h, :w] = img
                 for packet in st.encode(av.VideoFrame.from_ndarray(pad, format="rgb24")):
@@ -144,25 +165,34 @@ def _rate(fps: float):
     return Fraction(fps).limit_denominator(1001)
 
 
-def draw_frame(img: np.ndarray, index: int, tracks: Tracks, near: KeyFrameActions | None, class_names: list[str],
-               top_k: int) -> np.ndarray:
-    """Tracked boxes ``#id`` at frame ``index``, labels of the track at ``near``, and its top heatmap."""
-    from acrn.models.postprocess import contrastive_heatmaps
-    from acrn.viz.draw import draw_box, overlay_heatmap
+def top_actor(a: KeyFrameActions) -> int:
+    """The actor shown with its heatmap: best class score times person score."""
+    return int(torch.argmax(a.scores.max(1).values * a.person_scores.clamp_min(1e-6)))
 
+
+def heatmap_of(a: KeyFrameActions, size: tuple[int, int]) -> tuple | None:
+    """The colour layer of the class-contrastive relation heatmap of the top actor's top action."""
+    from acrn.models.postprocess import contrastive_heatmaps
+
+    if a.heatmaps is None or not len(a.track_ids):
+        return None
+    top = top_actor(a)
+    cls = int(torch.argmax(a.scores[top]))
+    return heatmap_layer(contrastive_heatmaps(a.heatmaps[top])[cls].numpy(), size, alpha=0.45)
+
+
+def draw_frame(img: np.ndarray, index: int, tracks: Tracks, near: KeyFrameActions | None, class_names: list[str],
+               top_k: int, scale: float = 1.0) -> np.ndarray:
+    """Tracked boxes ``#id`` at frame ``index`` (original pixels times ``scale``) with the top labels of each
+    track at key frame ``near``; the most confident actor's box is drawn thicker."""
     labels, top_track = {}, None
     if near is not None and len(near.track_ids):
-        best = near.scores.max(1).values * near.person_scores.clamp_min(1e-6)
-        top = int(torch.argmax(best))
-        top_track = near.track_ids[top]
-        if near.heatmaps is not None:
-            cls = int(torch.argmax(near.scores[top]))
-            img = overlay_heatmap(img, contrastive_heatmaps(near.heatmaps[top])[cls].numpy(), alpha=0.45)
+        top_track = near.track_ids[top_actor(near)]
         for j, tid in enumerate(near.track_ids):
             t = near.scores[j].topk(min(top_k, near.scores.shape[1]))
             labels[tid] = ", ".join(f"{class_names[c]} {s:.2f}" for s, c in zip(t.values.tolist(), t.indices.tolist()))
     ids, boxes, _ = tracks.at(index)
-    for tid, b in zip(ids, boxes.tolist()):
+    for tid, b in zip(ids, (boxes * scale).tolist()):
         text = f"#{tid}" + (f" {labels[tid]}" if tid in labels else "")
         draw_box(img, b, _colour(tid), text, thickness=2 if tid == top_track else 1)
     return img

@@ -19,19 +19,30 @@ def upsample_heatmap(heatmap: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(heatmap.astype(np.float32), (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
 
 
+def heatmap_layer(heatmap: np.ndarray, size: tuple[int, int], alpha: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """The colour layer of :func:`overlay_heatmap` for frames of ``size = (H, W)``: ``(colour * a, 1 - a)``,
+    ``float32 [H, W, 3]`` and ``[H, W, 1]``, so that a video's frames can share one layer per key frame."""
+    m = upsample_heatmap(heatmap, size)
+    lo, hi = float(m.min()), float(m.max())
+    m = (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)
+    colour = cv2.applyColorMap((m * 255).astype(np.uint8), cv2.COLORMAP_HOT)[..., ::-1]  # BGR -> RGB
+    a = (alpha * m)[..., None].astype(np.float32)
+    return colour.astype(np.float32) * a, 1.0 - a
+
+
+def blend_layer(frame: np.ndarray, layer: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """``frame * (1 - a) + colour * a`` as ``uint8`` (``layer`` from :func:`heatmap_layer`)."""
+    coloured, keep = layer
+    return (frame.astype(np.float32) * keep + coloured).clip(0, 255).astype(np.uint8)
+
+
 def overlay_heatmap(frame: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5) -> np.ndarray:
     """Blend a heatmap (any range, ``[h, w]``) onto ``frame`` as a red-yellow colour map.
 
     The map is upsampled to the frame and min-max normalised; low values stay transparent so the
     scene remains readable.
     """
-    h, w = frame.shape[:2]
-    m = upsample_heatmap(heatmap, (h, w))
-    lo, hi = float(m.min()), float(m.max())
-    m = (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)
-    colour = cv2.applyColorMap((m * 255).astype(np.uint8), cv2.COLORMAP_HOT)[..., ::-1]  # BGR -> RGB
-    a = (alpha * m)[..., None]
-    return (frame.astype(np.float32) * (1 - a) + colour.astype(np.float32) * a).clip(0, 255).astype(np.uint8)
+    return blend_layer(frame, heatmap_layer(heatmap, frame.shape[:2], alpha))
 
 
 def draw_box(frame: np.ndarray, box: np.ndarray | list[float], colour: tuple[int, int, int] = GREEN,
