@@ -65,12 +65,24 @@ class RPNConfig:
 
 
 @dataclass
+class SlowFastConfig:
+    """SlowFast ResNet-3D backbone (``model.backbone: slowfast``); defaults are MMAction2's AVA SlowFast-R50 8x8."""
+
+    depth: int = opt(50, "ResNet depth of both pathways", choices=(50, 101, 152))
+    tau: int = opt(4, "temporal stride of the slow pathway on the clip frames (MMAction2 resample_rate)", low=1)
+    alpha: int = opt(4, "frame-rate ratio fast / slow (MMAction2 speed_ratio)", low=1)
+    beta: int = opt(8, "channel ratio slow / fast (MMAction2 channel_ratio)", low=1)
+    base_channels: int = opt(64, "slow stem channels (the fast stem has base_channels / beta)", low=1)
+    fusion_kernel: int = opt(7, "temporal kernel of the lateral fast-to-slow convs", choices=(1, 3, 5, 7))
+
+
+@dataclass
 class ModelConfig:
     """The action detector (paper sections 3.1, 3.2)."""
 
     num_classes: int = opt(10, "number of action classes (without background)", low=1)
     multilabel: bool = opt(True, "sigmoid multi-label (AVA) or softmax with background (JHMDB)")
-    backbone: str = opt("s3dg", "classification backbone", choices=("s3dg", "i3d", "frame2d"))
+    backbone: str = opt("s3dg", "classification backbone", choices=("s3dg", "i3d", "frame2d", "slowfast"))
     modality: str = opt("rgb", "input stream(s)", choices=("rgb", "flow", "two_stream"))
     fusion: str = opt("sum", "two-stream fusion at Mixed_4f", choices=("sum", "concat"))
     width: float = opt(1.0, "channel width multiplier of the backbone", low=0.0625, high=4.0)
@@ -83,7 +95,10 @@ class ModelConfig:
     bn_momentum: float = opt(0.001, "BatchNorm running-stat momentum (PyTorch convention)",
                              low=0.0, high=1.0)
     freeze_bn: bool = opt(True, "keep BatchNorm statistics and affine frozen (section 4.1)")
-    head: str = opt("acrn", "relation head", choices=("none", "resize_concat", "santoro", "acrn"))
+    head: str = opt("acrn", "relation head (acrn_tiled: MMAction2's simplified ACRN head)",
+                    choices=("none", "resize_concat", "santoro", "acrn", "acrn_tiled"))
+    tiled_channels: int = opt(0, "acrn_tiled: relation map channels (0 = the feature map's)", low=0)
+    tiled_convs: int = opt(1, "acrn_tiled: number of 1x3x3 convs after the 1x1 fusion", low=1)
     relation_layers: list = opt(["Mixed_4f"], "feature maps the relation head reads (Table 1c)",
                                 each=RELATION_LAYERS)
     relation_scales: list = opt([1.0], "scale of each relation map (one per layer, or one for all)",
@@ -110,6 +125,7 @@ class ModelConfig:
                                  choices=("auto", "torchvision_s3d", "kylemin_s3d", "howto100m_s3dg",
                                           "tfslim_npz", "acrn"))
     rpn: RPNConfig = field(default_factory=RPNConfig)
+    slowfast: SlowFastConfig = field(default_factory=SlowFastConfig)
 
 
 @dataclass
@@ -325,6 +341,16 @@ def validate(cfg: Config) -> None:
     if m.rpn.bg_iou > m.rpn.fg_iou:
         raise ConfigError(f"model.rpn.bg_iou: {m.rpn.bg_iou} must not exceed model.rpn.fg_iou "
                           f"({m.rpn.fg_iou})")
+    if (m.backbone == "slowfast" or m.head == "acrn_tiled") and m.relation_layers != ["Mixed_4f"]:
+        raise ConfigError(f"model.relation_layers: {m.relation_layers}; backbone {m.backbone!r} with head "
+                          f"{m.head!r} reads only the detector's feature map: use [Mixed_4f]")
+    if m.backbone == "slowfast":
+        if m.modality != "rgb":
+            raise ConfigError(f"model.modality: {m.modality!r}; the slowfast backbone reads rgb only")
+        if m.slowfast.tau % m.slowfast.alpha or m.slowfast.base_channels % m.slowfast.beta:
+            raise ConfigError(f"model.slowfast: tau ({m.slowfast.tau}) must be a multiple of alpha "
+                              f"({m.slowfast.alpha}) and base_channels ({m.slowfast.base_channels}) of beta "
+                              f"({m.slowfast.beta})")
     lo_hi = cfg.data.train_short_side
     if len(lo_hi) != 2 or not all(isinstance(v, int) for v in lo_hi) or lo_hi[0] > lo_hi[1]:
         raise ConfigError(f"data.train_short_side: {lo_hi} must be [min, max] integers with min <= max")
@@ -373,5 +399,5 @@ def dump_yaml(cfg: Config, comments: bool = True) -> str:
 
 
 __all__ = ["Config", "ConfigError", "DataConfig", "EvalConfig", "ModelConfig", "RPNConfig",
-           "RuntimeConfig", "SolverConfig", "apply_overrides", "dump_yaml", "from_dict", "load_config",
-           "to_dict", "validate"]
+           "RuntimeConfig", "SlowFastConfig", "SolverConfig", "apply_overrides", "dump_yaml", "from_dict",
+           "load_config", "to_dict", "validate"]

@@ -1,9 +1,10 @@
-"""``acrn weights list|download|seed``: the registered weight files and their cache.
+"""``acrn weights list|download|seed|import``: the registered weight files and their cache.
 
 ``list`` shows every registered file (name, licence, SHA-256, upstream URL) and whether it is in the
 cache folder (``$ACRN_HOME/weights``, default ``~/.cache/acrn/weights``). ``download NAME`` fetches one
 now (acrn otherwise downloads on first use). ``seed DIR`` copies registered files found in ``DIR``
-(matched by file name, SHA-256 checked) into the cache, for machines without network.
+(matched by file name, SHA-256 checked) into the cache, for machines without network. ``import mmaction2
+FILE.pth --out acrn.pt`` converts a published MMAction2 ACRN AVA checkpoint (:mod:`acrn.cli.weights_import`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("weights", help="registered weight files: list, download, seed the cache",
+    p = sub.add_parser("weights", help="registered weight files: list, download, seed the cache; import",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     wsub = p.add_subparsers(dest="weights_command", metavar="ACTION", required=True)
     ls = wsub.add_parser("list", help="registered weights and where they are cached")
@@ -25,6 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     sd = wsub.add_parser("seed", help="copy registered files from a folder into the cache (offline machines)")
     sd.add_argument("folder", metavar="DIR")
     sd.set_defaults(func=run_seed)
+    from acrn.cli import weights_import
+
+    weights_import.register(wsub)
 
 
 def run_list(args: argparse.Namespace) -> int:

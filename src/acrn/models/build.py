@@ -11,15 +11,17 @@ from acrn.models.action_head import ActorHead, Predictor
 from acrn.models.backbone import TemporalFlatten, build_backbone, build_mixed5, endpoint_shape, freeze_bn
 from acrn.models.detector import ActionDetector, FileActors, GTActors, RPNActors
 from acrn.models.losses import DetectionCriterion
+from acrn.models.mmaction_acrn import TiledACRNHead
 from acrn.models.postprocess import PostProcess
 from acrn.models.relation import ACRNHead, PairwiseRelation, ResizeConcatHead, SantoroHead, SceneMaps
 from acrn.models.resnet import ResNet, load_torchvision_resnet
 from acrn.models.roi_sampler import ROISampler
 from acrn.models.rpn import AnchorGenerator, RegionProposalNetwork, RPNHead
+from acrn.models.slowfast import IdentityBlock, SlowFast, TemporalMean
 
 log = logging.getLogger(__name__)
 
-HEADS = ("none", "resize_concat", "santoro", "acrn")
+HEADS = ("none", "resize_concat", "santoro", "acrn", "acrn_tiled")
 ACTORS = ("rpn", "file", "gt")
 
 
@@ -53,9 +55,38 @@ def build_scene_maps(cfg: ModelConfig, channels: dict[str, int], num_frames: int
                      [channels[n] for n in cfg.relation_layers], cfg.relation_grad_mult)
 
 
+def build_slowfast(cfg: ModelConfig) -> SlowFast:
+    """The SlowFast backbone of ``cfg.slowfast`` (random init; MMAction2 weights come in through
+    ``acrn weights import mmaction2``), BN frozen when ``cfg.freeze_bn``."""
+    s = cfg.slowfast
+    model = SlowFast(s.depth, s.tau, s.alpha, s.beta, s.base_channels, s.fusion_kernel)
+    return freeze_bn(model) if cfg.freeze_bn else model
+
+
+def build_features(cfg: ModelConfig, num_frames: int) -> tuple[nn.Module, nn.Module]:
+    """``(backbone, flatten)``: the video backbone and the time flattening that gives the 2D map F."""
+    if cfg.backbone == "slowfast":
+        return build_slowfast(cfg), TemporalMean()
+    backbone = build_backbone(cfg)
+    t4f = endpoint_shape("Mixed_4f", num_frames, 224, 224)[0]
+    return backbone, TemporalFlatten(backbone.channels["Mixed_4f"], t4f)
+
+
+def build_actor_block(cfg: ModelConfig, channels: dict[str, int]) -> nn.Module:
+    """The per-actor block after the crop: Mixed_5b/5c, or nothing for SlowFast (all its stages ran already)."""
+    if cfg.backbone == "slowfast":
+        return IdentityBlock(channels["Mixed_4f"])
+    return build_mixed5(cfg)
+
+
 def build_head(cfg: ModelConfig, channels: dict[str, int]) -> nn.Module:
-    """The Base-Model head, optionally wrapped by a relation head (sections 3.1, 3.2, 4.2)."""
-    mixed5 = build_mixed5(cfg)
+    """The Base-Model head, optionally wrapped by a relation head (sections 3.1, 3.2, 4.2), or MMAction2's
+    simplified ACRN head (``acrn_tiled``)."""
+    if cfg.head == "acrn_tiled":
+        c = channels["Mixed_4f"]
+        head = TiledACRNHead(c, cfg.tiled_channels or c, cfg.tiled_convs)
+        return freeze_bn(head) if cfg.freeze_bn else head
+    mixed5 = build_actor_block(cfg, channels)
     actor_head = ActorHead(mixed5)
     if cfg.head == "none":
         return actor_head
@@ -67,7 +98,7 @@ def build_head(cfg: ModelConfig, channels: dict[str, int]) -> nn.Module:
         return SantoroHead(actor_head, g_theta, mixed5.out_channels, cfg.relation_grad_mult)
     if cfg.head == "acrn":
         # f_phi: its own Mixed_5b/5c, initialised like the action head's (section 4.1), weights not shared.
-        rn_mixed5 = build_mixed5(cfg)
+        rn_mixed5 = build_actor_block(cfg, channels)
         rn_mixed5.load_state_dict(mixed5.state_dict())
         return ACRNHead(actor_head, g_theta, rn_mixed5, cfg.relation_grad_mult)
     raise ValueError(f"model.head {cfg.head!r}: expected one of {', '.join(HEADS)}")
@@ -76,10 +107,8 @@ def build_head(cfg: ModelConfig, channels: dict[str, int]) -> nn.Module:
 def build_model(cfg: Config) -> tuple[ActionDetector, DetectionCriterion, PostProcess]:
     """The detector, its criterion and its post-processing from a validated :class:`Config`."""
     m = cfg.model
-    backbone = build_backbone(m)
+    backbone, flatten = build_features(m, cfg.data.num_frames)
     channels = dict(backbone.channels)
-    c4f = channels["Mixed_4f"]
-    t4f = endpoint_shape("Mixed_4f", cfg.data.num_frames, 224, 224)[0]
     head = build_head(m, channels)
     scene = build_scene_maps(m, channels, cfg.data.num_frames) if m.head != "none" else None
     num_logits = m.num_classes if m.multilabel else m.num_classes + 1
@@ -87,7 +116,7 @@ def build_model(cfg: Config) -> tuple[ActionDetector, DetectionCriterion, PostPr
     positive_fraction = 1.0 if m.multilabel else m.roi_positive_fraction
     sampler = ROISampler(m.rois_per_clip, m.roi_fg_iou, positive_fraction,
                          add_gt=m.add_gt_to_proposals and m.actors != "gt")
-    model = ActionDetector(backbone, TemporalFlatten(c4f, t4f), build_actors(m), scene, head, predictor, sampler,
+    model = ActionDetector(backbone, flatten, build_actors(m), scene, head, predictor, sampler,
                            spatial_scale=1.0 / backbone.strides["Mixed_4f"][1], roi_size=m.roi_size,
                            sampling_ratio=m.roi_sampling_ratio, multilabel=m.multilabel)
     rpn = {"fg_iou": m.rpn.fg_iou, "bg_iou": m.rpn.bg_iou, "batch_per_image": m.rpn.batch_per_image,
