@@ -120,6 +120,14 @@ def test_bad_inputs_give_one_line_and_no_files(fastestdet_weights: Path, checkpo
     text.write_text("not a video\n")
     assert main(["detect", str(text), "--out", str(out)]) == 2
     assert "notes.mp4: cannot open video" in _one_error(capsys)
+    zero = tmp_path / "zero.mp4"
+    zero.write_bytes(b"")
+    assert main(["detect", str(zero), "--out", str(out)]) == 2
+    assert "zero.mp4: empty file (0 bytes), expected a video" in _one_error(capsys)
+    cut = tmp_path / "cut.mp4"  # the first 20 kB of an mp4 whose index (moov) is at the end
+    cut.write_bytes(shared_video("demo.mp4").read_bytes()[:20000])
+    assert main(["detect", str(cut), "--out", str(out)]) == 2
+    assert "cut.mp4: cannot open video" in _one_error(capsys)
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(["detect", str(empty), "--out", str(out)]) == 2
