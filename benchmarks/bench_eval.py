@@ -13,7 +13,15 @@ ids of one or two digits, seconds of three or four), CPU seconds next to wall se
 shared), and with ``--baseline-src`` an earlier revision end to end in the same run, padded and unpadded
 (``git archive REV src | tar -x -C /tmp/base`` then ``--baseline-src /tmp/base/src``).
 
+With ``--official DIR`` (from ``tools/setup_official_evaluators.sh``) the official AVA evaluators (2018 and
+2020 revisions) run on the same files right after acrn; without it the ratios to the official tools are
+estimated from the figures measured in issue #18 (ISSUE below), scaled by how fast the ``--baseline-src``
+revision (the issue's acrn) runs here now. End to end = a fresh process reading the files (its peak RSS).
+JHMDB end to end: ``gt.pkl``, a frame-detections CSV (``%.4f`` scores, ``%.1f`` boxes) and the tubes JSON
+written by ``acrn link``'s writer, evaluated by ``evaluate_act_files``.
+
     python benchmarks/bench_eval.py [--scale 1.0] [--repeats 3] [--workdir /tmp/acrn_bench_eval]
+        [--baseline-src /tmp/base/src] [--official /tmp/acrn_official]
 """
 
 from __future__ import annotations
@@ -32,11 +40,74 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "eval"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 
 from acrn.eval import act_frame_ap, act_video_ap, evaluate_ava, normalize_gt  # noqa: E402
 from acrn.eval.ava_csv import read_ava_csv  # noqa: E402
 from acrn.eval.labelmap import AVA_V21_60_CLASS_IDS  # noqa: E402
 from acrn.eval.tube_iou import Tubes  # noqa: E402
+
+# Issue #18, measured one after another on 2 cores: official tools and the acrn of that day (= --baseline-src)
+ISSUE = {"ava_2018": {"official_s": 287.0, "official_mb": 5750.0, "acrn_s": 7.1, "acrn_mb": 1580.0},
+         "ava_2020": {"official_s": 104.0, "official_mb": 460.0, "acrn_s": 5.5, "acrn_mb": 1510.0},
+         "act_frame": {"official_s": 20.1, "official_mb": 1317.0, "acrn_s": 7.1, "acrn_mb": 681.0},
+         "act_video": {"official_s": 13.7, "official_mb": 773.0, "acrn_s": 13.7, "acrn_mb": 1171.0}}
+GOALS = {"ava_2018": 50.0, "ava_2020": 25.0, "act_frame": 10.0, "act_video": 10.0}  # x the official time
+AVA_PEAK_MB = 600.0
+
+
+def versus_official(name: str, new: dict, old: dict | None, official: dict | None) -> dict:
+    """Speed-up and memory of ``new`` against the official tool: measured when ``official`` ran here, else
+    estimated from ISSUE (official time x this run's baseline / the issue's baseline; memory as measured)."""
+    fig = ISSUE[name]
+    if official is not None:
+        off_s, off_mb, how = official["s"], official["peak_rss_mb"], "measured side by side"
+    elif old is not None:
+        off_s, off_mb, how = fig["official_s"] * old["s"] / fig["acrn_s"], fig["official_mb"], \
+            "estimated: issue figure x (baseline here / baseline in the issue)"
+    else:
+        off_s, off_mb, how = fig["official_s"], fig["official_mb"], "issue figure (different minutes)"
+    out = {"official_s": off_s, "official_peak_mb": off_mb, "how": how, "speedup": off_s / new["s"],
+           "peak_mb": new["peak_rss_mb"], "speedup_goal": GOALS[name]}
+    out["speed_goal_met"] = out["speedup"] >= GOALS[name]
+    out["memory_goal_met"] = new["peak_rss_mb"] <= (AVA_PEAK_MB if name.startswith("ava") else off_mb)
+    return out
+
+
+def tie_range(workdir: Path, protocol: str) -> dict:
+    """Per class, the lowest and highest AP over all orders of equal scores (TPs last / first in each run of
+    equal scores), from acrn's kept detections and TP flags; the official evaluator's unstable sort must land
+    inside. Returns {"per_class": {"a<id>": [lo, hi]}, "mAP": [lo, hi]}."""
+    from acrn.eval.ap import voc_ap_from_tp_ranks
+    from acrn.eval.ava import AvaAccumulator
+    from acrn.eval.ava_stream import stream_detections
+
+    videos: dict[str, int] = {}
+    g = read_ava_csv(workdir / "gt.csv", protocol, videos)
+    acc = AvaAccumulator(g.keys, g.boxes, g.labels, AVA_V21_60_CLASS_IDS, protocol=protocol, capacity=20_000_000)
+    stream_detections(workdir / "det.csv", protocol, videos, acc)
+    cls, scores = acc.cls[:acc.n], acc.scores[:acc.n]
+    tp = np.zeros(acc.n, bool)
+    tp[acc.claim_row[acc.claim_row >= 0]] = True
+    order = np.argsort(-scores, kind="stable")
+    order = order[np.argsort(cls[order], kind="stable")]  # by class, then score descending
+    c, s, t = cls[order], scores[order], tp[order]
+    bounds = np.searchsorted(c, np.arange(acc.ncls + 1))
+    out, lo_all, hi_all = {}, [], []
+    for k in range(acc.ncls):
+        if acc.num_gt[k] == 0:
+            continue
+        ss, tt = s[bounds[k]:bounds[k + 1]], t[bounds[k]:bounds[k + 1]]
+        heads = np.flatnonzero(np.concatenate([[True], ss[1:] != ss[:-1]])) if ss.size else np.zeros(0, int)
+        size = np.diff(np.append(heads, ss.size))
+        ntp = np.add.reduceat(tt, heads) if ss.size else np.zeros(0, int)
+        ramp = np.arange(int(ntp.sum())) - np.repeat(np.cumsum(ntp) - ntp, ntp)
+        best = np.repeat(heads, ntp) + ramp + 1
+        worst = np.repeat(heads + size - ntp, ntp) + ramp + 1
+        lo, hi = (voc_ap_from_tp_ranks(r, int(acc.num_gt[k])) for r in (worst, best))
+        out[f"a{int(acc.classes[k])}"] = [lo, hi]
+        lo_all.append(lo), hi_all.append(hi)
+    return {"per_class": out, "mAP": [float(np.mean(lo_all)), float(np.mean(hi_all))]}
 
 
 def timed(fn, repeats):
@@ -128,7 +199,8 @@ def _variable_width_copy(workdir: Path) -> Path:
     return out
 
 
-def bench_ava(workdir: Path, scale: float, repeats: int, baseline_src: str | None = None) -> dict:
+def bench_ava(workdir: Path, scale: float, repeats: int, baseline_src: str | None = None,
+              official_dir: str | None = None) -> dict:
     from reference import ref_ava
 
     info = make_ava(workdir, scale)
@@ -183,6 +255,22 @@ def bench_ava(workdir: Path, scale: float, repeats: int, baseline_src: str | Non
             old = res[f"end_to_end_{proto}_baseline"] = _child_end_to_end(workdir, proto, src=baseline_src)
             assert old["mAP"] == new["mAP"], (old, new)
             res[f"end_to_end_{proto}_speedup_vs_baseline"] = {k: old[k] / new[k] for k in ("s", "cpu_s")}
+    for proto in ("2018", "2020"):
+        official = None
+        if official_dir:
+            from run_official_ava import run_official
+            official = res[f"official_{proto}"] = run_official(official_dir, proto, workdir / "gt.csv",
+                                                               workdir / "det.csv", workdir / "lm.pbtxt")
+            res[f"official_{proto}"]["mAP_abs_diff_vs_acrn"] = abs(official["mAP"] - res[f"end_to_end_{proto}"]["mAP"])
+            ties = tie_range(workdir, proto)
+            inside = [n for n, (lo, hi) in ties["per_class"].items() if lo <= official["per_class"][n] <= hi]
+            res[f"tie_range_{proto}"] = {"acrn_mAP": res[f"end_to_end_{proto}"]["mAP"], "official_mAP": official["mAP"],
+                                         "mAP_range": ties["mAP"], "classes": len(ties["per_class"]),
+                                         "official_inside_range": len(inside)}
+        res[f"goal_{proto}"] = versus_official(f"ava_{proto}", res[f"end_to_end_{proto}"],
+                                               res.get(f"end_to_end_{proto}_baseline"), official)
+    res["goal_peak_le_600mb_every_protocol"] = all(res[f"end_to_end_{p}"]["peak_rss_mb"] <= AVA_PEAK_MB
+                                                   for p in ("2018", "2019", "2020"))
     new = res["end_to_end_2018_variable_width"] = _child_end_to_end(workdir, "2018", det="det_var.csv")
     if baseline_src:
         old = res["end_to_end_2018_variable_width_baseline"] = _child_end_to_end(workdir, "2018", det="det_var.csv",
@@ -247,6 +335,55 @@ def bench_jhmdb(repeats: int) -> dict:
     return res
 
 
+def write_jhmdb(workdir: Path) -> None:
+    """gt.pkl, fd.csv and tubes.json of :func:`make_jhmdb` (the files ``acrn evaluate act`` reads)."""
+    import pickle
+
+    from acrn.eval.act_io import FRAME_HEADER, tubes_to_json
+
+    gt, videos, fd, items = make_jhmdb()
+    with open(workdir / "jhmdb_gt.pkl", "wb") as f:
+        pickle.dump({k: v for k, v in gt.items()}, f, protocol=2)
+    names = np.array(videos)[fd[:, 0].astype(int)]
+    cols = [np.char.mod("%d", fd[:, 1].astype(int)), np.char.mod("%d", fd[:, 2].astype(int)),
+            np.char.mod("%.4f", fd[:, 3])] + [np.char.mod("%.1f", fd[:, k]) for k in range(4, 8)]
+    lines = [",".join(r) for r in zip(names, *cols, strict=True)]
+    (workdir / "jhmdb_fd.csv").write_text(FRAME_HEADER + "\n" + "\n".join(lines) + "\n")
+    tubes: dict = {}
+    for vi, c, sc, a in items:
+        tubes.setdefault(videos[vi], []).append({"label": c, "score": sc, "boxes": a})
+    (workdir / "jhmdb_tubes.json").write_text(tubes_to_json(tubes) + "\n")
+
+
+def _child_act(workdir: Path, what: str, src: str | None = None) -> dict:
+    """``evaluate_act_files`` on the frame detections (``what="frame"``) or the tubes in a fresh process."""
+    arg = f"frame_dets=r'{workdir / 'jhmdb_fd.csv'}'" if what == "frame" else \
+        f"tubes=r'{workdir / 'jhmdb_tubes.json'}', video_iou=(0.2, 0.5, 0.75)"
+    code = ("import time, json, os; t=time.perf_counter(); c=os.times();"
+            "from acrn.eval.files import evaluate_act_files;"
+            f"r=evaluate_act_files(r'{workdir / 'jhmdb_gt.pkl'}', 1, {arg});"
+            "e=os.times(); hwm=[int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM')][0];"
+            "print(json.dumps({'s': time.perf_counter()-t, 'cpu_s': e.user+e.system-c.user-c.system,"
+            " 'mAP': r['mAP'], 'video_mAP': r.get('video_mAP'), 'peak_rss_mb': hwm/1024}))")
+    env = dict(os.environ, **({"PYTHONPATH": src} if src else {}))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_jhmdb_files(workdir: Path, baseline_src: str | None) -> dict:
+    write_jhmdb(workdir)
+    res = {}
+    for what in ("frame", "video"):
+        new = res[f"end_to_end_{what}"] = _child_act(workdir, what)
+        old = None
+        if baseline_src:
+            old = res[f"end_to_end_{what}_baseline"] = _child_act(workdir, what, baseline_src)
+            assert (old["mAP"], old["video_mAP"]) == (new["mAP"], new["video_mAP"]), (old, new)
+            res[f"end_to_end_{what}_speedup_vs_baseline"] = {k: old[k] / new[k] for k in ("s", "cpu_s")}
+        res[f"goal_{what}"] = versus_official(f"act_{what}", new, old, None)
+    return res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=float, default=1.0, help="fraction of AVA keyframes per video")
@@ -257,6 +394,8 @@ def main() -> None:
     ap.add_argument("--skip-jhmdb", action="store_true")
     ap.add_argument("--baseline-src", help="src folder of an earlier revision (e.g. from git archive) to time end "
                                            "to end in the same run")
+    ap.add_argument("--official", help="OFFICIAL_DIR of tools/setup_official_evaluators.sh: run the official AVA "
+                                       "evaluators (2018, 2020) side by side")
     args = ap.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -264,8 +403,9 @@ def main() -> None:
            "repeats": args.repeats, "ava_repeats": args.ava_repeats, "scale": args.scale}
     if not args.skip_jhmdb:
         out["jhmdb"] = bench_jhmdb(args.repeats)
+        out["jhmdb"].update(bench_jhmdb_files(work, args.baseline_src))
     if not args.skip_ava:
-        out["ava"] = bench_ava(work, args.scale, args.ava_repeats, args.baseline_src)
+        out["ava"] = bench_ava(work, args.scale, args.ava_repeats, args.baseline_src, args.official)
     out["load_avg_at_end"] = list(os.getloadavg())
     out["peak_rss_mb_this_process"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(out, indent=1))

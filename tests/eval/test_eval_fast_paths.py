@@ -99,8 +99,8 @@ def test_action_ids_beyond_int32_do_not_alias(tmp_path):
 @pytest.mark.parametrize("case", ["ties", "one_value", "signed_zero", "continuous", "decimals", "huge_range",
                                   "tiny_range", "negative"])
 def test_tp_ranks_by_class_equal_a_full_stable_sort(case, bucket_bits, fine_max, monkeypatch):
-    monkeypatch.setattr("acrn.eval.ava._BUCKET_BITS", bucket_bits)
-    monkeypatch.setattr("acrn.eval.ava._FINE_BITS_MAX", fine_max)
+    monkeypatch.setattr("acrn.eval.ava_rank._BUCKET_BITS", bucket_bits)
+    monkeypatch.setattr("acrn.eval.ava_rank._FINE_BITS_MAX", fine_max)
     rng = np.random.default_rng(7)
     n, ncls = 4000, 3
     cls = rng.integers(0, ncls + 1, n)  # class ncls = dropped rows

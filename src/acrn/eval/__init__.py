@@ -22,7 +22,9 @@ In-memory API (numpy arrays in, JSON-able dict out; boxes are x1, y1, x2, y2)::
         -> {video index: [{"label", "score", "boxes": float[n, 5] (frame, x1, y1, x2, y2)}]}
     linked_to_tubes(linked) -> Tubes;  Tubes.from_list([(video, label, score, rows[n, 5]), ...])
 
-Files: :func:`evaluate_ava_files`, :func:`evaluate_act_files` (what ``acrn evaluate`` runs),
+Files: :func:`evaluate_ava_files`, :func:`evaluate_act_files` (what ``acrn evaluate`` runs; AVA detections are
+streamed in keyframe segments through :class:`acrn.eval.ava.AvaAccumulator`, so memory does not grow with the
+file; empty files and ACT videos outside the split are scored as the official tools do, with a warning),
 :func:`read_labelmap` and :data:`AVA_V21_60_CLASS_IDS`, :func:`safe_load_pickle` (restricted unpickler).
 
 Tie order everywhere: score descending, then input order (the official code's unstable sort is replaced by

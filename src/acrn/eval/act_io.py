@@ -19,6 +19,7 @@ from acrn.cli.common import atomic_write_text
 from acrn.errors import InputError
 from acrn.eval.ava_csv import _Reader, run_reader
 from acrn.eval.tube_iou import Tubes
+from acrn.eval.tubes_json import parse_tubes_json
 
 FRAME_HEADER = "video,frame,label,score,x1,y1,x2,y2"
 _NAMES = FRAME_HEADER.split(",")
@@ -87,22 +88,76 @@ def write_frame_dets(path: str | Path, dets: FrameDets) -> None:
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
-def read_tubes(path: str | Path, videos: list[str], nlabels: int) -> Tubes:
-    """Tubes JSON -> :class:`Tubes` with video indices into ``videos``; unknown videos/labels are errors."""
+def read_tubes(path: str | Path, videos: list[str], nlabels: int, warnings: list[str] | None = None,
+               split_name: str = "the ground truth's test split") -> Tubes:
+    """Tubes JSON -> :class:`Tubes` with video indices into ``videos``.
+
+    Tubes of videos outside ``videos`` are checked, then ignored with one line in ``warnings`` (ACT loads only
+    the split's videos); without ``warnings`` they are an error. Unknown labels and bad tubes are errors.
+    The usual layout is read vectorised (:mod:`acrn.eval.tubes_json`), anything else with ``json.loads``."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e.strerror})") from None
+    parsed = parse_tubes_json(raw)
+    if parsed is None:
+        return _read_tubes_loaded(path, _load_json(path, raw), videos, nlabels, warnings, split_name)
+    index = {v: i for i, v in enumerate(videos)}
+    vidx = np.array([index.get(v, -1) for v in parsed.names], dtype=np.int64)
+    first_of_video = np.searchsorted(parsed.video, np.arange(len(parsed.names)))
+    finite = np.logical_and.reduceat(np.isfinite(parsed.rows).all(1), np.concatenate([[0], np.cumsum(
+        parsed.counts)[:-1]])) if parsed.counts.size else np.zeros(0, bool)
+    bad = (parsed.label < 0) | (parsed.label >= nlabels) | ~np.isfinite(parsed.score) | ~finite
+    if bad.any():
+        t = int(np.argmax(bad))
+        v = int(parsed.video[t])
+        where = f"{path}: {parsed.names[v]}[{t - int(first_of_video[v])}]"
+        if not 0 <= parsed.label[t] < nlabels:
+            raise InputError(f"{where}: label {int(parsed.label[t])} outside 0..{nlabels - 1}")
+        raise InputError(f"{where}: score must be finite and boxes an [n, 5] list of finite numbers")
+    tube_vid = vidx[parsed.video]
+    keep = tube_vid >= 0
+    if not keep.all() and warnings is None:
+        raise InputError(f"{path}: video {parsed.names[int(parsed.video[np.argmin(keep)])]!r} is not in {split_name}")
+    outside = [n for n, i in zip(parsed.names, vidx, strict=True) if i < 0]
+    _tube_warnings(path, warnings, outside, int(keep.size - keep.sum()), bool(keep.any()), split_name)
+    rows = parsed.rows if keep.all() else parsed.rows[np.repeat(keep, parsed.counts)]
+    return Tubes.from_rows(tube_vid[keep], parsed.label[keep], parsed.score[keep], parsed.counts[keep], rows,
+                           str(path))
+
+
+def _load_json(path: Path, raw: bytes):
+    try:
+        return json.loads(raw.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: invalid JSON ({e})") from None
+
+
+def _tube_warnings(path, warnings, outside: list[str], ignored: int, any_kept: bool, split_name: str) -> None:
+    if warnings is None:
+        return
+    if outside:
+        warnings.append(f"{path}: {ignored} tubes of {len(outside)} video(s) not in {split_name} ignored (e.g. "
+                        f"{outside[0]!r}), as ACT evaluates only the split's videos")
+    if not any_kept:
+        warnings.append(f"{path}: no tubes on the split's videos: every label scores video-AP 0, as in ACT")
+
+
+def _read_tubes_loaded(path: Path, data, videos: list[str], nlabels: int, warnings: list[str] | None,
+                       split_name: str) -> Tubes:
+    """:func:`read_tubes` from the ``json.loads`` result, tube by tube (any JSON layout)."""
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected {{video: [{{label, score, boxes}}]}}")
     index = {v: i for i, v in enumerate(videos)}
-    items = []
+    items, outside, ignored = [], [], 0
     for video, tubes in data.items():
         if video not in index:
-            raise InputError(f"{path}: video {video!r} is not in the ground truth's test split")
+            if warnings is None:
+                raise InputError(f"{path}: video {video!r} is not in {split_name}")
+            outside.append(video)
+        if not isinstance(tubes, list):
+            raise InputError(f"{path}: {video}: expected a list of tubes")
         for k, t in enumerate(tubes):
             where = f"{path}: {video}[{k}]"
             try:
@@ -114,7 +169,11 @@ def read_tubes(path: str | Path, videos: list[str], nlabels: int) -> Tubes:
                 raise InputError(f"{where}: label {label} outside 0..{nlabels - 1}")
             if not math.isfinite(score) or boxes.ndim != 2 or boxes.shape[1] != 5 or not np.isfinite(boxes).all():
                 raise InputError(f"{where}: score must be finite and boxes an [n, 5] list of finite numbers")
-            items.append((index[video], label, score, boxes))
+            if video in index:
+                items.append((index[video], label, score, boxes))
+            else:
+                ignored += 1
+    _tube_warnings(path, warnings, outside, ignored, bool(items), split_name)
     return Tubes.from_list(items, str(path))
 
 

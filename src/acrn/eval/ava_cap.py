@@ -35,10 +35,27 @@ def cap_per_keyframe(keyframe: np.ndarray, scores: np.ndarray, labels: np.ndarra
     grouped = np.all(keyframe[1:] >= keyframe[:-1])
     order = np.arange(keyframe.size) if grouped else np.argsort(keyframe, kind="stable")
     starts = np.concatenate([[0], np.cumsum(counts)])
-    for g in np.flatnonzero(counts > cap):
+    over = np.flatnonzero(counts > cap)
+    if grouped and over.size > 1 and counts[over].min() == counts[over].max():
+        over = _equal_groups(keep, scores, starts[over], int(counts[over[0]]), cap, over)
+    for g in over:
         idx = order[starts[g]:starts[g + 1]]  # this keyframe's rows, file order
         keep[idx] = _heap_survivors(idx, scores[idx], labels, boxes, cap, rows)
     return keep
+
+
+def _equal_groups(keep: np.ndarray, scores: np.ndarray, first: np.ndarray, n: int, cap: int,
+                  groups: np.ndarray) -> np.ndarray:
+    """Keyframes of ``n`` contiguous rows each (from ``first``, int[G]) at once: one partition of a [G, n]
+    score matrix gives every ``s*``; where the rows scoring >= s* are exactly ``cap`` they are the survivors
+    whatever the arrival order (no ambiguous tie). Updates ``keep``; returns the groups left for the heap."""
+    rows = first[:, None] + np.arange(n)  # [G, n]
+    s = scores[rows]
+    s_star = np.partition(s, n - cap, axis=1)[:, n - cap]
+    above, tie = s > s_star[:, None], s == s_star[:, None]
+    clean = above.sum(1) + tie.sum(1) == cap
+    keep[rows] = above | (tie & clean[:, None])
+    return groups[~clean]
 
 
 def _heap_survivors(idx: np.ndarray, s: np.ndarray, labels: np.ndarray, boxes: np.ndarray, cap: int,

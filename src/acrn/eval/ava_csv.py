@@ -23,6 +23,7 @@ import numpy as np
 from acrn.errors import InputError
 from acrn.eval.csv_blocks import _row_bound, run_reader, small_pages  # noqa: F401 (run_reader: act_io)
 from acrn.eval.csv_fixed import parse_fixed
+from acrn.eval.numparse import parse_short
 
 _PAD = 64
 _MAX_DIGITS = 15  # < 2**53: the mantissa is exact in float64
@@ -45,6 +46,7 @@ class AvaRows:
     scores: np.ndarray
     empty_keys: np.ndarray  # 2020: keyframes given by video,timestamp-only rows
     warnings: list[str] = field(default_factory=list)
+    empty_file: bool = False  # no data rows at all (only when read with ``allow_empty``)
 
 
 def make_key(video_index, t) -> np.ndarray:
@@ -133,6 +135,13 @@ def _parse_numbers(ch: _Chunk, start: np.ndarray, end: np.ndarray) -> tuple[np.n
     return np.where(first == 45, -val, val), ok, cdot > 0
 
 
+def _parse_field_column(ch: _Chunk, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_parse_numbers` of one column; fields of at most 8 bytes (the usual case) eight bytes at a time."""
+    if start.size and int((end - start).max()) <= 8:
+        return parse_short(ch.buf, start + _PAD, end + _PAD)
+    return _parse_numbers(ch, start, end)
+
+
 def _uniform_columns(ch: _Chunk, size: int) -> np.ndarray | None:
     """[n_lines, ncols] separator positions if every line has the same number of fields, else None."""
     arr = ch.buf[_PAD:_PAD + size]
@@ -156,6 +165,7 @@ def _changes(v: np.ndarray) -> np.ndarray:
     return (u[1:] != u[:-1]).any(1)
 
 
+_FIXED_TRIES = 8  # chunks tried with the fixed-layout parser before a file that never fits stops trying
 _COLS = ("video_id", "timestamp", "x1", "y1", "x2", "y2", "action_id", "score")
 
 
@@ -170,6 +180,8 @@ class _Reader:
         self.count = 0
         self.outside = 0  # boxes with a coordinate outside [0, 1]
         self.empty: list[np.ndarray] = []
+        self.sink = None  # called with each checked block (keys, boxes, labels, scores) instead of storing it
+        self.fixed_misses = self.fixed_hits = 0
 
     def fail(self, line: int, msg: str) -> InputError:
         return InputError(f"{self.path}:{line}: {msg}")
@@ -190,10 +202,18 @@ class _Reader:
             raise self.fail(line, f"timestamp must be {rule}, got {text!r}") from None
 
     def prepare(self, data: bytes) -> tuple | None:
-        """The fixed-layout parse of a chunk, or None; pure (no reader state), so it may run in a thread."""
-        if b'"' in data or b"\r" in data:
+        """The fixed-layout parse of a chunk, or None; may run in a thread (it only counts its outcomes).
+
+        Files whose first chunks all miss the fixed layouts (e.g. ACT frame detections: names, frames and
+        %g numbers of many widths) stop trying it: each miss costs a third of the general parse."""
+        if b'"' in data or b"\r" in data or (self.fixed_misses >= _FIXED_TRIES and not self.fixed_hits):
             return None
-        return parse_fixed(data, tuple(j for j in range(1, len(_COLS)) if self.is_int_col(j)))
+        res = parse_fixed(data, tuple(j for j in range(1, len(_COLS)) if self.is_int_col(j)))
+        if res is None:
+            self.fixed_misses += 1
+        else:
+            self.fixed_hits += 1
+        return res
 
     def fast_chunk(self, data: bytes, line0: int, fixed: tuple | None = None) -> bool:
         """Vectorised parse of a uniform chunk; False if it needs the per-row path.
@@ -215,7 +235,7 @@ class _Reader:
         vid = self._videos_fast(ch, starts, s[:, 0])
         cols, oks = [], []
         for j in range(1, s.shape[1]):
-            v, ok, dot = _parse_numbers(ch, fstart[:, j], s[:, j])
+            v, ok, dot = _parse_field_column(ch, fstart[:, j], s[:, j])
             integer = self.is_int_col(j)
             cols.append(v)
             oks.append(ok & ~dot if integer else ok)
@@ -300,6 +320,9 @@ class _Reader:
                                        f"fractions of width/height in [0, 1], these look like pixels")
         if not (lo >= 0 and hi <= 1):
             self.outside += int(((boxes < 0) | (boxes > 1)).any(1).sum())
+        if self.sink is not None:
+            self.sink(keys, boxes, labels, scores)
+            return
         n = keys.size
         if self.out is not None and not self.parts and self.count + n <= self.out[0].size:  # preallocated
             for col, part in zip(self.out, (keys, boxes, labels, scores), strict=True):
@@ -314,15 +337,21 @@ class _Reader:
 
 
 def read_ava_csv(path: str | Path, protocol: str = "2018", videos: dict[str, int] | None = None,
-                 allow_empty_rows: bool = False) -> AvaRows:
+                 allow_empty_rows: bool = False, allow_empty: bool = False) -> AvaRows:
     """Read an AVA ground-truth or detection CSV. ``videos`` maps video id -> index and is extended in place
-    (share one dict between the ground truth and the detections so their keys agree)."""
+    (share one dict between the ground truth and the detections so their keys agree).
+
+    An empty file is an InputError unless ``allow_empty`` (then ``empty_file`` is set: the official
+    evaluator scores an empty file, see :func:`acrn.eval.files.evaluate_ava_files`)."""
     path = Path(path)
     reader = _Reader(path, protocol, {} if videos is None else videos, allow_empty_rows)
     with small_pages():
         reader.preallocate(_row_bound(path))
-        run_reader(reader, path)
-        return _assemble(reader)
+        if run_reader(reader, path) == 0 and not allow_empty:
+            raise InputError(f"{path}: file is empty (no data rows)")
+        rows = _assemble(reader)
+        rows.empty_file = rows.keys.size == 0 and rows.empty_keys.size == 0
+        return rows
 
 
 def _assemble(reader: _Reader) -> AvaRows:
@@ -331,12 +360,17 @@ def _assemble(reader: _Reader) -> AvaRows:
         parts.insert(0, tuple(col[:reader.count] for col in reader.out))
     cat = [parts[0][i] if len(parts) == 1 else np.concatenate([p[i] for p in parts]) for i in range(4)]
     boxes = cat[1].reshape(-1, 4)
-    warnings = []
-    if reader.outside:
-        warnings.append(f"{reader.path}: {reader.outside} boxes slightly outside [0, 1] are evaluated unclipped (as "
-                        "the official evaluator)")
+    warnings = outside_warnings(reader)
     empty = np.concatenate(reader.empty) if reader.empty else np.zeros(0, np.int64)
     return AvaRows(cat[0], boxes, cat[2], cat[3], empty, warnings)
+
+
+def outside_warnings(reader: _Reader) -> list[str]:
+    """The warning on boxes slightly outside [0, 1] (they are evaluated as they are), if any."""
+    if not reader.outside:
+        return []
+    return [f"{reader.path}: {reader.outside} boxes slightly outside [0, 1] are evaluated unclipped (as the official "
+            "evaluator)"]
 
 
 def read_exclusions(path: str | Path, protocol: str, videos: dict[str, int]) -> np.ndarray:

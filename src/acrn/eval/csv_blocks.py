@@ -96,9 +96,12 @@ def _newlines(data: bytes) -> int:
     return int(np.count_nonzero(np.frombuffer(data, np.uint8) == 10))  # a few times faster than bytes.count
 
 
-def run_reader(reader, path: Path, skip_header: bytes | None = None) -> None:
+def run_reader(reader, path: Path, skip_header: bytes | None = None) -> int:
     """Feed the file to ``reader`` (an :class:`acrn.eval.ava_csv._Reader`) in newline-aligned chunks: its
-    ``prepare`` runs in worker threads, then ``fast_chunk`` (else ``slow_chunk``) in file order."""
+    ``prepare`` runs in worker threads, then ``fast_chunk`` (else ``slow_chunk``) in file order.
+
+    Returns the bytes of data rows read: 0 for an empty file (or, with ``skip_header``, an empty file or a
+    header alone). The caller decides whether that is an error: the official tools score empty files."""
     try:
         f = open(path, "rb")
     except OSError as e:
@@ -107,6 +110,8 @@ def run_reader(reader, path: Path, skip_header: bytes | None = None) -> None:
     with f, ThreadPoolExecutor(PARSE_THREADS) as pool:
         if skip_header is not None:
             first = f.readline()
+            if not first:
+                return 0
             if not first.startswith(skip_header):
                 raise InputError(f"{path}:1: expected the header {skip_header.decode()}..., got "
                                  f"{first[:60].decode('utf-8', 'replace').strip()!r}")
@@ -126,8 +131,7 @@ def run_reader(reader, path: Path, skip_header: bytes | None = None) -> None:
                     except UnicodeDecodeError:
                         raise InputError(f"{path}: not UTF-8 text") from None
                 line0 += fixed[1].shape[0] if fixed is not None else _newlines(chunk)  # fixed: one row per line
-    if total == 0:
-        raise InputError(f"{path}: file is empty (no data rows)")
+    return total
 
 
 def _blocks(f):

@@ -41,27 +41,41 @@ class Tubes:
     @staticmethod
     def from_list(items: list[tuple[int, int, float, np.ndarray]], source: str = "tubes") -> Tubes:
         """``items``: (video index, label, score, float[n, 5] rows frame, x1, y1, x2, y2)."""
-        video, label, score, start, length, chunks = [], [], [], [], [], []
-        for k, (v, lab, s, arr) in enumerate(items):
+        arrays = []
+        for k, (_, _, _, arr) in enumerate(items):
             a = np.asarray(arr, dtype=np.float64)
             if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] < 5:
                 raise InputError(f"{source}: tube {k} must have rows [frame, x1, y1, x2, y2], got shape {a.shape}")
-            fr = a[:, 0].astype(np.int64)
-            if np.unique(fr).size != fr.size:
-                raise InputError(f"{source}: tube {k} (video {v}) lists a frame twice")
-            f0 = int(fr.min())
-            dense = np.full((int(fr.max()) - f0 + 1, 4), np.nan)
-            dense[fr - f0] = a[:, 1:5]
-            video.append(v)
-            label.append(lab)
-            score.append(s)
-            start.append(f0)
-            length.append(dense.shape[0])
-            chunks.append(dense)
-        length_a = np.asarray(length, dtype=np.int64)
-        return Tubes(np.asarray(video, np.int64), np.asarray(label, np.int64), np.asarray(score, np.float64),
-                     np.asarray(start, np.int64), length_a, np.concatenate([[0], np.cumsum(length_a)[:-1]]).astype(
-                         np.int64), np.concatenate(chunks) if chunks else np.zeros((0, 4)))
+            arrays.append(a[:, :5])
+        counts = np.array([a.shape[0] for a in arrays], dtype=np.int64)
+        rows = np.concatenate(arrays) if arrays else np.zeros((0, 5))
+        return Tubes.from_rows(np.array([it[0] for it in items], np.int64), np.array([it[1] for it in items], np.int64),
+                               np.array([it[2] for it in items], np.float64), counts, rows, source)
+
+    @staticmethod
+    def from_rows(video: np.ndarray, label: np.ndarray, score: np.ndarray, counts: np.ndarray, rows: np.ndarray,
+                  source: str = "tubes") -> Tubes:
+        """T tubes from their rows concatenated: ``counts`` int[T] (each > 0) rows of ``rows`` float64[R, 5]
+        (frame, x1, y1, x2, y2, any frame order) per tube. Frames a tube skips become NaN rows."""
+        nt = counts.size
+        if nt == 0:
+            z = np.zeros(0, np.int64)
+            return Tubes(z, z, np.zeros(0), z, z, z, np.zeros((0, 4)))
+        tube = np.repeat(np.arange(nt), counts)
+        fr = rows[:, 0].astype(np.int64)
+        heads = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        f0, f1 = np.minimum.reduceat(fr, heads), np.maximum.reduceat(fr, heads)
+        length = f1 - f0 + 1
+        offset = np.concatenate([[0], np.cumsum(length)[:-1]])
+        pos = offset[tube] + fr - f0[tube]
+        hits = np.bincount(pos, minlength=int(length.sum()))
+        if hits.max(initial=0) > 1:
+            k = int(tube[np.argmax(hits[pos] > 1)])
+            raise InputError(f"{source}: tube {k} (video {int(video[k])}) lists a frame twice")
+        boxes = np.full((int(length.sum()), 4), np.nan)
+        boxes[pos] = rows[:, 1:5]
+        return Tubes(np.asarray(video, np.int64), np.asarray(label, np.int64), np.asarray(score, np.float64), f0,
+                     length, offset, boxes)
 
     @staticmethod
     def from_gt(gt: dict, videos: list[str]) -> Tubes:
