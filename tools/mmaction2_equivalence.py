@@ -132,6 +132,13 @@ def run_reference(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     backbone, extractor, shared, bbox, cfg_path = build_reference(args.small)
     randomise([backbone, shared, bbox], fp16=args.small, seed=args.seed)
+    if not args.small and args.logit_scale != 1.0:
+        # With default init the full-size logits reach +-4600, where sigmoid scores are 0 or 1 and a score
+        # difference only restates the logit difference at 1e-7 of its scale (float32 rounding order). A trained
+        # classifier's logits lie within about +-10: scaling fc_cls gives that range (the fixture is unscaled).
+        with torch.no_grad():
+            bbox.fc_cls.weight.mul_(args.logit_scale)
+            bbox.fc_cls.bias.mul_(args.logit_scale)
     for m in (backbone, shared, bbox):
         m.eval()
     clip, boxes = inputs(args.small, args.seed)
@@ -186,6 +193,8 @@ def acrn_stages(model, clip: np.ndarray, boxes: np.ndarray) -> dict[str, torch.T
     from acrn.structures import Batch
 
     x = normalise(clip)
+    if getattr(model, "channels_last_input", False):  # as the predict loop does (acrn.engine.infer._run)
+        x = x.contiguous(memory_format=torch.channels_last_3d)
     batch = Batch(clips=x, boxes=[torch.zeros(0, 4)], labels=[torch.zeros(0, model.predictor.cls_score.out_features)],
                   proposals=[torch.from_numpy(boxes)], image_sizes=torch.tensor([x.shape[-2:]]), metas=[{}])
     with torch.inference_mode():
@@ -234,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--repeat", type=int, default=1, help="timed predict runs")
     r.add_argument("--threads", type=int, default=2)
+    r.add_argument("--logit-scale", type=float, default=2e-3, help="full size: fc_cls weight factor (see code)")
     r.set_defaults(func=run_reference)
     c = sub.add_parser("compare", help="acrn venv: import and compare")
     c.add_argument("--ref", required=True)

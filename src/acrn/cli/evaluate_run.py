@@ -82,16 +82,18 @@ def run(args: argparse.Namespace) -> int:
     from acrn.data import build_dataset, collate
     from acrn.engine.distributed import init_distributed, teardown
     from acrn.engine.evaluate import score_detections
-    from acrn.engine.infer import load_detector, predict, write_detections_csv
+    from acrn.engine.infer import class_columns, load_detector, predict, write_detections_csv
 
     overrides = [f"data.root={args.data}"] + ([f"data.dataset={args.dataset}"] if args.dataset else [])
     info = init_distributed(args.device)
     with teardown():
         cfg, model, postprocess, extra = load_detector(args.checkpoint, overrides + args.overrides, info.device)
         dataset = build_dataset(cfg, args.split, train=False)
+        # score columns follow the dataset's class ids (checked before any inference)
+        columns = class_columns(extra["class_ids"], dataset.class_ids, extra["class_ids_stored"])
         dets = predict(model, postprocess, dataset, collate, device=info.device, info=info,
                        batch_size=args.batch_size, limit=args.limit, amp=cfg.runtime.amp, progress=True,
-                       desc=f"evaluate {args.split}")
+                       desc=f"evaluate {args.split}", columns=columns)
         if info.is_main:
             out = Path(args.out)
             rows = write_detections_csv(out / "detections.csv", dets, list(dataset.class_ids))

@@ -32,8 +32,12 @@ PostProcessFn = Callable[[dict, Batch], list[Detections]]
 @torch.inference_mode()
 def predict(model: nn.Module, postprocess: PostProcessFn, dataset: Dataset, collate_fn: Callable, *,
             device: torch.device, info: DistInfo | None = None, batch_size: int = 1, num_workers: int = 0,
-            limit: int = 0, amp: bool = False, progress: bool = False, desc: str = "infer") -> list[Detections | None]:
-    """Detections for items ``0 .. n-1`` of ``dataset`` (``n = limit`` or all); ``None`` for skipped items."""
+            limit: int = 0, amp: bool = False, progress: bool = False, desc: str = "infer",
+            columns: torch.Tensor | None = None) -> list[Detections | None]:
+    """Detections for items ``0 .. n-1`` of ``dataset`` (``n = limit`` or all); ``None`` for skipped items.
+
+    ``columns`` (from :func:`class_columns`): keep only these score (and heatmap) columns, in this order.
+    """
     info = info or DistInfo(device=device)
     n = min(limit, len(dataset)) if limit else len(dataset)
     mine = shard_indices(n, info.rank, info.world_size)
@@ -44,7 +48,7 @@ def predict(model: nn.Module, postprocess: PostProcessFn, dataset: Dataset, coll
     bar = tqdm(total=len(mine), desc=desc, disable=not (progress and info.is_main), dynamic_ncols=True)
     for samples, batch in loader:
         dets = iter([] if batch is None else _run(model, postprocess, batch.to(device), amp))
-        out.extend(None if s is None else next(dets) for s in samples)
+        out.extend(None if s is None else select_columns(next(dets), columns) for s in samples)
         bar.update(len(samples))
     bar.close()
     return gather_sharded(out, n)
@@ -66,6 +70,34 @@ def _run(model: nn.Module, postprocess: PostProcessFn, batch: Batch, amp: bool) 
     with torch.autocast(batch.clips.device.type, dtype=torch.bfloat16, enabled=amp and batch.clips.is_cuda):
         outputs = model(batch)
     return [_cpu(d) for d in postprocess(outputs, batch)]
+
+
+def class_columns(model_ids: Sequence[int], dataset_ids: Sequence[int], by_id: bool = True) -> torch.Tensor | None:
+    """Score columns of a checkpoint with class ids ``model_ids`` that give the dataset's ``dataset_ids``.
+
+    ``None`` when they are the same list (nothing to do), or when ``by_id`` is false (a checkpoint that stores
+    no class ids: columns follow the dataset's label map, as before). Otherwise ``Tensor[len(dataset_ids)]`` of
+    column indices: the model's scores of ids the dataset does not evaluate are dropped (e.g. the 80-class
+    MMAction2 checkpoint on a 60-class AVA label map). A dataset id the checkpoint lacks is an InputError.
+    """
+    model_ids, dataset_ids = [int(c) for c in model_ids], [int(c) for c in dataset_ids]
+    if model_ids == dataset_ids or not by_id:
+        return None
+    index = {c: i for i, c in enumerate(model_ids)}
+    missing = [c for c in dataset_ids if c not in index]
+    if missing:
+        raise InputError(f"class id {missing[0]} of the dataset's label map is not predicted by the checkpoint "
+                         f"({len(missing)} such ids; the checkpoint has {len(model_ids)} classes, ids "
+                         f"{min(model_ids)}..{max(model_ids)})")
+    return torch.tensor([index[c] for c in dataset_ids], dtype=torch.long)
+
+
+def select_columns(d: Detections, columns: torch.Tensor | None) -> Detections:
+    """``d`` with only the score / heatmap columns ``columns`` (``Tensor[K']``), in that order."""
+    if columns is None:
+        return d
+    heat = None if d.heatmaps is None else d.heatmaps[:, columns]
+    return Detections(d.boxes, d.scores[:, columns], d.actor_scores, d.meta, heat)
 
 
 def _cpu(d: Detections) -> Detections:
@@ -224,18 +256,29 @@ def load_detector(path: str | Path, overrides: Sequence[str] = (), device: torch
     if bad:
         raise InputError(f"{path}: weights do not fit the model built from its config ({len(bad)} keys, e.g. "
                          f"{bad[0]!r}); was it written by another acrn version?")
-    model = optimize_for_inference(model.to(device).eval(), cfg.runtime.channels_last, cfg.runtime.compile)
+    model = optimize_for_inference(model.to(device).eval(), cfg.runtime.channels_last, cfg.runtime.compile,
+                                   cfg.runtime.cpu_bf16)
     extra = dict(payload.get("extra", {}))
+    extra["class_ids_stored"] = "class_ids" in extra  # only stored ids are mapped by id (class_columns)
     extra.setdefault("class_ids", list(range(1, cfg.model.num_classes + 1)))
     extra.setdefault("class_names", [f"class {i}" for i in extra["class_ids"]])
     extra["step"] = payload["step"]
     return cfg, model, postprocess, extra
 
 
-def optimize_for_inference(model: nn.Module, channels_last: bool = False, compile: bool = False) -> nn.Module:
+def optimize_for_inference(model: nn.Module, channels_last: bool = False, compile: bool = False,
+                           cpu_bf16: bool = False) -> nn.Module:
     """``runtime.channels_last``: backbone weights in ``channels_last_3d``; ``runtime.compile``: inductor
     with ``freezing`` (weights folded as constants, BN fused) on the dense parts (backbone, temporal
-    flatten, actor ResNet); the RPN's NMS and the ROI loop stay eager. Inference only."""
+    flatten, actor ResNet); the RPN's NMS and the ROI loop stay eager. Inference only: BNs that sit right
+    after a conv in one module (``fold_bn()``, e.g. SlowFast's and MMAction2's ACRN head's ConvBN) are always
+    folded into that conv. ``runtime.cpu_bf16`` (CPU models only): the forward runs under bf16 autocast and
+    returns float32 tensors; not float-exact (see docs/mmaction2.md)."""
+    for m in list(model.modules()):
+        if hasattr(m, "fold_bn"):
+            m.fold_bn()
+    if cpu_bf16 and next(model.parameters()).device.type == "cpu":
+        model.forward = _bf16_forward(model.forward)
     if channels_last and hasattr(model, "backbone"):
         # Measured on 2 CPU cores (benchmarks/bench_train.py): a 32x256x256 clip through the full-width ACRN
         # detector: 0.93 s vs 5.0 s contiguous in one run, 2.8 s vs 7.2 s in another (shared machine).
@@ -251,3 +294,14 @@ def optimize_for_inference(model: nn.Module, channels_last: bool = False, compil
         if hasattr(getattr(model, "actors", None), "resnet"):
             model.actors.resnet = torch.compile(model.actors.resnet)
     return model
+
+
+def _bf16_forward(forward: Callable) -> Callable:
+    """``forward`` under CPU bf16 autocast, its top-level floating tensors returned as float32."""
+
+    def run(*args, **kwargs):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = forward(*args, **kwargs)
+        return {k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in out.items()}
+
+    return run

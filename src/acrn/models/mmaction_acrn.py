@@ -51,13 +51,23 @@ class TiledACRNHead(nn.Module):
                                      for _ in range(num_convs)])
         self.in_channels = in_channels
         self.relation_channels = self.out_channels = out_channels
+        self.factorized = True  # False: MMAction2's literal tiling (kept as the reference, and for benchmarks)
 
     def relation_map(self, crops: Tensor, batch_idx: Tensor, scene: Tensor) -> Tensor:
         """``Tensor[R, C, s, s], Tensor[R], Tensor[B, C, h, w] -> Tensor[R, Cout, 1, h, w]``."""
-        h, w = scene.shape[-2:]
-        actor = crops.amax(dim=(2, 3))[:, :, None, None, None].expand(-1, -1, 1, h, w)  # tiled a_i
-        x = torch.cat([actor, scene[batch_idx].unsqueeze(2)], 1)  # [R, 2C, 1, h, w]
-        return self.convs(self.fuse(x))
+        if not self.factorized:
+            h, w = scene.shape[-2:]
+            actor = crops.amax(dim=(2, 3))[:, :, None, None, None].expand(-1, -1, 1, h, w)  # tiled a_i
+            return self.convs(self.fuse(torch.cat([actor, scene[batch_idx].unsqueeze(2)], 1)))  # [R, 2C, 1, h, w]
+        # The 1x1 fusion conv of [a_i tiled; F] is W_a a_i + W_F F: the actor half is one vector per actor and
+        # the scene half is computed once per clip, not once per actor on R copies of F (13.6 -> 1.4 GMAC for
+        # 5 actors of SlowFast-R50 at 256 x 256). Same sum, other rounding order (float tolerance).
+        conv, c = self.fuse.conv, crops.shape[1]
+        weight = conv.weight[:, :, 0, 0, 0]  # [Cout, 2C]
+        actor = crops.amax(dim=(2, 3)) @ weight[:, :c].t()  # [R, Cout]
+        scene_part = torch.nn.functional.conv2d(scene, weight[:, c:, None, None], conv.bias)  # [B, Cout, h, w]
+        x = self.fuse.bn((scene_part[batch_idx] + actor[:, :, None, None]).unsqueeze(2))  # [R, Cout, 1, h, w]
+        return self.convs(self.fuse.relu(x))
 
     def forward(self, crops: Tensor, boxes: Tensor, batch_idx: Tensor, scene: list[Tensor]) -> dict:
         if crops.shape[0] == 0:
