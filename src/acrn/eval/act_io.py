@@ -15,11 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from acrn.cli.common import atomic_write_text
+from acrn.cli.common import atomic_write_bytes, atomic_write_text
 from acrn.errors import InputError
 from acrn.eval.ava_csv import _Reader, run_reader
 from acrn.eval.tube_iou import Tubes
 from acrn.eval.tubes_json import parse_tubes_json
+from acrn.eval.tubes_npz import NPZ_MAGIC, parse_tubes_npz, tubes_to_npz
 
 FRAME_HEADER = "video,frame,label,score,x1,y1,x2,y2"
 _NAMES = FRAME_HEADER.split(",")
@@ -94,13 +95,14 @@ def read_tubes(path: str | Path, videos: list[str], nlabels: int, warnings: list
 
     Tubes of videos outside ``videos`` are checked, then ignored with one line in ``warnings`` (ACT loads only
     the split's videos); without ``warnings`` they are an error. Unknown labels and bad tubes are errors.
-    The usual layout is read vectorised (:mod:`acrn.eval.tubes_json`), anything else with ``json.loads``."""
+    The usual layout is read vectorised (:mod:`acrn.eval.tubes_json`), anything else with ``json.loads``; a
+    ``.npz`` tubes file (:mod:`acrn.eval.tubes_npz`, recognised by its zip magic) is read as arrays."""
     path = Path(path)
     try:
         raw = path.read_bytes()
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e.strerror})") from None
-    parsed = parse_tubes_json(raw)
+    parsed = parse_tubes_npz(path, raw) if raw.startswith(NPZ_MAGIC) else parse_tubes_json(raw)
     if parsed is None:
         return _read_tubes_loaded(path, _load_json(path, raw), videos, nlabels, warnings, split_name)
     index = {v: i for i, v in enumerate(videos)}
@@ -175,6 +177,14 @@ def _read_tubes_loaded(path: Path, data, videos: list[str], nlabels: int, warnin
                 ignored += 1
     _tube_warnings(path, warnings, outside, ignored, bool(items), split_name)
     return Tubes.from_list(items, str(path))
+
+
+def write_tubes(path: str | Path, tubes: dict[str, list[dict]]) -> None:
+    """Tubes file at ``path``: the compact ``.npz`` when the name ends so, else JSON (the interchange format)."""
+    if str(path).endswith(".npz"):
+        atomic_write_bytes(path, tubes_to_npz(tubes))
+    else:
+        atomic_write_text(path, tubes_to_json(tubes) + "\n")
 
 
 def tubes_to_json(tubes: dict[str, list[dict]]) -> str:

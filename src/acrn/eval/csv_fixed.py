@@ -186,5 +186,5 @@ def _parse_rows(flat: np.ndarray, length: int, int_cols: tuple[int, ...]) -> tup
     mant[:] = (-48.0 * lay.weights.sum(0))[:, None]  # the ASCII '0' of every digit, taken off up front
     for k, j in zip(*np.nonzero(lay.weights), strict=True):  # one strided column per digit position (no BLAS:
         mant[j] += rows[:, lay.start + k] * dtype(lay.weights[k, j])  # its threads stall on a loaded machine)
-    values = mant.astype(np.float64, copy=False) / lay.scale[:, None]  # [ncols - 1, n]
+    values = np.divide(mant, lay.scale[:, None])  # [ncols - 1, n] float64: float32 cast in the loop, one pass
     return ids.view(f"S{ids.shape[1]}").ravel(), values.T

@@ -72,8 +72,11 @@ class Tubes:
         if hits.max(initial=0) > 1:
             k = int(tube[np.argmax(hits[pos] > 1)])
             raise InputError(f"{source}: tube {k} (video {int(video[k])}) lists a frame twice")
-        boxes = np.full((int(length.sum()), 4), np.nan)
-        boxes[pos] = rows[:, 1:5]
+        if length.sum() == pos.size and (np.diff(pos) == 1).all():  # frames in order, none skipped: no NaN rows
+            boxes = rows[:, 1:5].copy()  # (the usual case: a NaN fill and a scatter less)
+        else:
+            boxes = np.full((int(length.sum()), 4), np.nan)
+            boxes[pos] = rows[:, 1:5]
         return Tubes(np.asarray(video, np.int64), np.asarray(label, np.int64), np.asarray(score, np.float64), f0,
                      length, offset, boxes)
 
