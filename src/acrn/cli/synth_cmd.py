@@ -1,4 +1,5 @@
-"""``acrn synth --out DIR [--preset tiny|demo|wide|full] [--videos N] [--seed S] [knobs] [--preview PNG]``."""
+"""``acrn synth --out DIR [--preset tiny|demo|wide|full|relational] [--videos N] [--seed S] [knobs]
+[--preview PNG]``."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="dataset folder to create")
     p.add_argument("--preset", default="tiny", choices=tuple(PRESETS),
                    help="size preset: tiny (tests, seconds), demo (CPU training, < 60 s), wide (the demo's "
-                        "videos in a 224x112 frame), full (GPU)")
+                        "videos in a 224x112 frame), full (GPU), relational (issue #17: every video has a pass and a "
+                        "hand-over, so only the relation decides a relational label)")
     p.add_argument("--videos", type=int, help="number of videos (default: the preset's)")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same files)")
     knobs = p.add_argument_group("difficulty knobs (default: the preset's)")
@@ -58,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     print(json.dumps({"out": str(root), "preset": meta["preset"], "seed": meta["seed"],
                       "classes": [c["name"] for c in meta["classes"]], "counts": counts,
                       "seconds": round(time.perf_counter() - t0, 2)}))
+    if "relational_stats" in meta:  # the issue #17 principles, measured by the generator
+        print(json.dumps({"relational_stats": meta["relational_stats"]}, indent=1))
     if args.preview:
         print(f"preview: {contact_sheet(root, args.preview)}", file=sys.stderr)
     return 0

@@ -7,10 +7,15 @@ Public API::
     from acrn.synth import generate
     root = generate("data/synth-demo", preset="demo", seed=0)   # -> Path; reused when already there
 
-See ``acrn.synth.presets`` for the presets and knobs, ``acrn.synth.world`` for the scene rules.
+See ``acrn.synth.presets`` for the presets and knobs, ``acrn.synth.world`` for the scene rules,
+``acrn.synth.relational`` for the issue-#17 layout (preset ``relational``), ``acrn.synth.stats`` for the
+statistics written to its meta.json and ``acrn.synth.controls`` for the crop-only control input.
 """
 
+from acrn.synth.controls import crop_only
 from acrn.synth.generator import generate, read_meta, video_id
 from acrn.synth.presets import CATALOGUE, PRESETS, Preset, resolve_preset
+from acrn.synth.stats import relational_stats
 
-__all__ = ["generate", "read_meta", "video_id", "CATALOGUE", "PRESETS", "Preset", "resolve_preset"]
+__all__ = ["generate", "read_meta", "video_id", "CATALOGUE", "PRESETS", "Preset", "resolve_preset", "crop_only",
+           "relational_stats"]

@@ -83,7 +83,7 @@ def generate(out_dir: str | Path, preset: str | Preset = "tiny", seed: int = 0, 
              workers: int | None = None, overwrite: bool = False, log=None, **knobs) -> Path:
     """Generate (or reuse) the synthetic dataset at ``out_dir`` and return its path.
 
-    ``preset`` is "tiny", "demo" or "full"; ``videos`` and ``knobs`` (any :class:`Preset` field:
+    ``preset`` is "tiny", "demo", "wide", "full" or "relational"; ``videos`` and ``knobs`` (any :class:`Preset` field:
     distractors, object_scale, clutter, noise, jitter, seconds, fps, width, height, classes, ...)
     override it. A finished dataset with the same preset, seed and knobs is returned as is; a different
     finished one is replaced only with ``overwrite=True``. ``workers``: processes (default 2, 0 = in
@@ -188,4 +188,8 @@ def write_annotations(root: Path, p: Preset, seed: int, sims: list[VideoSim]) ->
         "codec": writers.video_codec(),
         "counts": counts,
     }
+    if p.layout == "relational":  # only here: the classic presets' meta.json stays byte-identical
+        from acrn.synth.stats import relational_stats
+
+        meta["relational_stats"] = relational_stats(sims)
     (root / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")

@@ -118,9 +118,10 @@ class _Builder:
         self.actors: list[Actor] = []
         self.objects: list[Obj] = []
         self.spots: dict[int, list] = {0: [], 1: []}  # occupied x spans per layer
+        self.grounds = (0.62, 0.95)  # ground line of each depth layer, fraction of the height
 
     def ground(self, layer: int) -> np.ndarray:
-        base = (0.62, 0.95)[layer] * self.p.height + self.rng.uniform(-0.015, 0.015) * self.p.height
+        base = self.grounds[layer] * self.p.height + self.rng.uniform(-0.015, 0.015) * self.p.height
         return np.full(self.n, base)
 
     def _actor(self, look, pose, wave, x, yg, facing, motion, contact=None) -> Actor:
@@ -141,30 +142,41 @@ class _Builder:
         self.spots[layer].append((x - 0.06 * w, x + width + 0.06 * w))
         return x
 
-    def add_solo(self, layer: int, pose: str, wave: bool) -> None:
+    def add_solo(self, layer: int, pose: str, wave: bool, span: tuple | None = None) -> None:
+        """One actor-only actor; ``span`` (x lo, hi in pixels) confines its feet, else the whole frame."""
         w, look = self.p.width, _look(self.rng, self.p.height)
         yg = self.ground(layer)
         d0 = int(self.rng.choice([-1, 1]))
         if pose in ("walk", "run"):
             v = self.rng.uniform(0.06, 0.1) * w if pose == "walk" else self.rng.uniform(0.2, 0.3) * w
-            x, facing = _bounce_path(self.rng.uniform(0.15, 0.85) * w, v, d0, self.n, self.p.fps, 0.1 * w, 0.9 * w)
+            lo, hi = (0.1 * w, 0.9 * w) if span is None else span
+            x0 = self.rng.uniform(0.15, 0.85) * w if span is None else self.rng.uniform(lo, hi)
+            x, facing = _bounce_path(x0, v, d0, self.n, self.p.fps, lo, hi)
         else:
-            x, facing = np.full(self.n, self._free_x(layer, 0.0)), np.full(self.n, float(d0))
+            x0 = self._free_x(layer, 0.0) if span is None else self.rng.uniform(*span)
+            x, facing = np.full(self.n, x0), np.full(self.n, float(d0))
         self._actor(look, pose, wave, x, yg, facing, pose)
 
-    def add_exchange(self, layer: int, group: str) -> None:
+    def add_exchange(self, layer: int, group: str, dist: float | None = None, xa: float | None = None,
+                     reverse: bool = False) -> list[Actor]:
         """Two standing actors pass a ball (catch/throw) or a package (give/receive) back and forth.
 
         Contacts happen at even seconds (+- jitter); each leg takes LEG_S. The object rests in the hand
-        for HOLD_S around a contact and the arms reach out only then, symmetrically in time.
+        for HOLD_S around a contact and the arms reach out only then, symmetrically in time. ``dist``
+        and ``xa`` (pixels) fix the pair's spacing and left actor; ``reverse`` hands the object to the
+        other actor first, which reverses its motion and swaps the two relational labels at every key
+        frame while every random draw (and so every pixel away from the object and the contacts) stays.
         """
         recv, send, kind = GROUPS[group]
         w, p, rng = self.p.width, self.p, self.rng
-        dist = rng.uniform(0.55, 0.72) * w if kind == "ball" else rng.uniform(0.46, 0.56) * w
-        xa = self._free_x(layer, dist)
+        if dist is None:
+            dist = rng.uniform(0.55, 0.72) * w if kind == "ball" else rng.uniform(0.46, 0.56) * w
+        xa = self._free_x(layer, dist) if xa is None else xa
         yg = self.ground(layer)
         phi = rng.uniform(-PHASE_JITTER_S, PHASE_JITTER_S)
         first = int(rng.integers(2))
+        if reverse:
+            first = 1 - first
         contacts = np.arange(-2, p.seconds // 2 + 3) * LEG_S + phi
         holder = (np.arange(len(contacts)) + first) % 2
         members = []
@@ -195,6 +207,7 @@ class _Builder:
         self.objects.append(Obj(kind, color, size, pos, "play"))
         for m in members:
             m.rel_ref = ("obj", j)
+        return members
 
     def add_walkers(self, layer: int) -> None:
         """Two actors walk the same way at the same speed, one behind the other; they turn together
@@ -257,21 +270,35 @@ def _plan(p: Preset, rng: np.random.Generator, index: int) -> tuple[list, list]:
     return chosen, solos
 
 
-def simulate(p: Preset, seed: int, index: int, vid: str) -> VideoSim:
-    """Simulate video ``index`` of a dataset: every track, label and deciding-entity box."""
+def simulate(p: Preset, seed: int, index: int, vid: str, reverse: tuple = ()) -> VideoSim:
+    """Simulate video ``index`` of a dataset: every track, label and deciding-entity box.
+
+    ``reverse``: indices (in creation order) of the ball/package exchanges whose object is handed the
+    other way round (``_Builder.add_exchange``): the swap control of issue #17. Empty for the dataset.
+    """
     rng = np.random.default_rng([seed, index, 0])
     b = _Builder(p, rng)
+    if p.layout == "relational":
+        from acrn.synth.relational import build_relational
+
+        build_relational(b, reverse)
+        return finish_video(p, b, rng, index, vid)
     groups, solos = _plan(p, rng, index)
     layer = int(rng.integers(2))
     for g in groups:
         if g == "follow":
             b.add_walkers(layer)
         else:
-            b.add_exchange(layer, g)
+            b.add_exchange(layer, g, reverse=0 in reverse)
     for i, (pose, wave) in enumerate(solos):
         b.add_solo((layer + 1 + i) % 2 if groups else (layer + i) % 2, pose, wave)
     for _ in range(p.distractors):
         b.add_distractor()
+    return finish_video(p, b, rng, index, vid)
+
+
+def finish_video(p: Preset, b: _Builder, rng: np.random.Generator, index: int, vid: str) -> VideoSim:
+    """Camera jitter, key frames and boxes of a video whose actors and objects ``b`` holds."""
     amp = 0.01 * p.jitter * p.width
     f1, f2 = rng.uniform(0.3, 1.5, 2)
     ph = rng.uniform(0, 2 * np.pi, 2)
