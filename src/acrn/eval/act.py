@@ -55,7 +55,7 @@ def _match_groups(det_group: np.ndarray, det_score: np.ndarray, pairs_det: np.nd
     tp = np.zeros(det_group.size, dtype=bool)
     if pairs_det.size == 0:
         return tp
-    involved = np.unique(pairs_det)
+    involved = np.flatnonzero(np.bincount(pairs_det, minlength=det_group.size))  # = np.unique (without np.ma)
     by_rank = involved[np.lexsort((involved, -det_score[involved]))]  # rank -> detection index
     rank = np.empty(det_group.size, dtype=np.int64)
     rank[by_rank] = np.arange(by_rank.size)

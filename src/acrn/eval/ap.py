@@ -116,7 +116,7 @@ def tp_ranks(cls: np.ndarray, scores: np.ndarray, tp: np.ndarray, ncls: int) -> 
     by_class = np.argsort(cls.astype(np.int16 if ncls < 2**15 else np.int64), kind="stable")
     bounds = np.searchsorted(cls[by_class], np.arange(ncls + 1))
     tcls = cls[tpi]
-    for c in np.unique(tcls):
+    for c in np.flatnonzero(np.bincount(tcls, minlength=ncls)):  # = np.unique(tcls), without importing np.ma
         t = tpi[tcls == c]
         t = t[np.lexsort((t, -scores[t]))]  # TPs in processing order
         members = by_class[bounds[c]:bounds[c + 1]]

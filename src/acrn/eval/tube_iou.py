@@ -23,8 +23,8 @@ def iou_plus1(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 @dataclass
 class Tubes:
     """T tubes: video int[T], label int[T], score float[T], start (first frame) int[T], length int[T],
-    offset int[T] into ``boxes`` float64[sum(length), 4] (x1,y1,x2,y2 pixels, one row per frame from start;
-    frames a tube skips are NaN rows and count as IoU 0)."""
+    offset int[T] into ``boxes`` float64[R, 4] (x1,y1,x2,y2 pixels, one row per frame from start; frames a tube
+    skips are NaN rows and count as IoU 0; R >= sum(length): :meth:`take` keeps all rows, may be a strided view)."""
 
     video: np.ndarray
     label: np.ndarray
@@ -56,14 +56,20 @@ class Tubes:
     def from_rows(video: np.ndarray, label: np.ndarray, score: np.ndarray, counts: np.ndarray, rows: np.ndarray,
                   source: str = "tubes") -> Tubes:
         """T tubes from their rows concatenated: ``counts`` int[T] (each > 0) rows of ``rows`` float64[R, 5]
-        (frame, x1, y1, x2, y2, any frame order) per tube. Frames a tube skips become NaN rows."""
+        (frame, x1, y1, x2, y2, any frame order) per tube. Frames a tube skips become NaN rows.
+
+        In the usual case (each tube's frames consecutive and in order) ``boxes`` is a view of ``rows``."""
         nt = counts.size
         if nt == 0:
             z = np.zeros(0, np.int64)
             return Tubes(z, z, np.zeros(0), z, z, z, np.zeros((0, 4)))
+        heads = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        video, label, score = np.asarray(video, np.int64), np.asarray(label, np.int64), np.asarray(score, np.float64)
+        if _consecutive(rows[:, 0], heads):  # two passes over the frames instead of a dozen, no copy of the boxes
+            return Tubes(video, label, score, rows[heads, 0].astype(np.int64), np.asarray(counts, np.int64),
+                         heads.astype(np.int64), rows[:, 1:5])
         tube = np.repeat(np.arange(nt), counts)
         fr = rows[:, 0].astype(np.int64)
-        heads = np.concatenate([[0], np.cumsum(counts)[:-1]])
         f0, f1 = np.minimum.reduceat(fr, heads), np.maximum.reduceat(fr, heads)
         length = f1 - f0 + 1
         offset = np.concatenate([[0], np.cumsum(length)[:-1]])
@@ -73,12 +79,11 @@ class Tubes:
             k = int(tube[np.argmax(hits[pos] > 1)])
             raise InputError(f"{source}: tube {k} (video {int(video[k])}) lists a frame twice")
         if length.sum() == pos.size and (np.diff(pos) == 1).all():  # frames in order, none skipped: no NaN rows
-            boxes = rows[:, 1:5].copy()  # (the usual case: a NaN fill and a scatter less)
+            boxes = rows[:, 1:5].copy()  # (frames given as non-integers: not the view of the usual case)
         else:
             boxes = np.full((int(length.sum()), 4), np.nan)
             boxes[pos] = rows[:, 1:5]
-        return Tubes(np.asarray(video, np.int64), np.asarray(label, np.int64), np.asarray(score, np.float64), f0,
-                     length, offset, boxes)
+        return Tubes(video, label, score, f0, length, offset, boxes)
 
     @staticmethod
     def from_gt(gt: dict, videos: list[str]) -> Tubes:
@@ -87,11 +92,21 @@ class Tubes:
         return Tubes.from_list(items, "ground truth")
 
     def take(self, idx: np.ndarray) -> Tubes:
+        """Tubes ``idx`` (the same ``boxes``: a view, no rows copied; only their offsets are taken)."""
         idx = np.asarray(idx, dtype=np.int64)
-        length = self.length[idx]
-        rows = np.repeat(self.offset[idx], length) + _ramp(length)
-        return Tubes(self.video[idx], self.label[idx], self.score[idx], self.start[idx], length,
-                     np.concatenate([[0], np.cumsum(length)[:-1]]).astype(np.int64), self.boxes[rows])
+        return Tubes(self.video[idx], self.label[idx], self.score[idx], self.start[idx], self.length[idx],
+                     self.offset[idx], self.boxes)
+
+
+def _consecutive(frames: np.ndarray, heads: np.ndarray) -> bool:
+    """Whether the frames (float64[R], tubes starting at ``heads``) of every tube are consecutive integers in
+    order: then the general path's int64 frames equal these values and it would keep every row as is."""
+    f0 = frames[heads]
+    if not ((f0 == np.floor(f0)) & (np.abs(f0) < 2.0 ** 52)).all():
+        return False
+    step = np.diff(frames)
+    step[heads[1:] - 1] = 1.0  # a tube's first frame may be anything
+    return bool((step == 1.0).all())
 
 
 def _ramp(rep: np.ndarray) -> np.ndarray:
@@ -99,11 +114,13 @@ def _ramp(rep: np.ndarray) -> np.ndarray:
     return np.arange(int(rep.sum())) - np.repeat(ends - rep, rep)
 
 
-def pair_tube_iou(a: Tubes, ia: np.ndarray, b: Tubes, ib: np.ndarray, block: int = 1 << 17) -> np.ndarray:
+def pair_tube_iou(a: Tubes, ia: np.ndarray, b: Tubes, ib: np.ndarray, block: int = 1 << 13) -> np.ndarray:
     """ACT ``iou3dt(a[ia[p]], b[ib[p]])`` for every pair p: temporal IoU x mean per-frame IoU (+1 areas)
     over the temporal intersection; 0 without temporal overlap. float64[P].
 
-    Per-frame IoUs are computed in blocks of about ``block`` frames so the temporaries stay in cache.
+    Only the frames of the temporal intersection are read. Pairs are taken by intersection length n, about
+    ``block`` frames at a time: each pair's n rows are contiguous in ``boxes``, so they are gathered as whole
+    memory runs of a sliding-window view (no index array per frame) and the temporaries stay in cache.
     """
     out = np.zeros(ia.size)
     sa, sb = a.start[ia], b.start[ib]
@@ -115,22 +132,63 @@ def pair_tube_iou(a: Tubes, ia: np.ndarray, b: Tubes, ib: np.ndarray, block: int
     n = tmax[ok] - tmin[ok] + 1
     first_a = a.offset[ia[ok]] + tmin[ok] - sa[ok]
     first_b = b.offset[ib[ok]] + tmin[ok] - sb[ok]
-    cum = np.cumsum(n)
-    cuts = np.searchsorted(cum, np.arange(block, int(cum[-1]), block), side="right")
+    by_n = np.argsort(n, kind="stable")
+    widths, heads = np.unique(n[by_n], return_index=True)
     spatial = np.empty(ok.size)
-    for lo, hi in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [ok.size]]), strict=True):
-        if hi <= lo:
-            continue
-        nn = n[lo:hi]
-        k = _ramp(nn)
-        ra = np.repeat(first_a[lo:hi], nn) + k
-        rb = np.repeat(first_b[lo:hi], nn) + k
-        frame_iou = np.nan_to_num(iou_plus1(a.boxes[ra], b.boxes[rb]), nan=0.0)
-        seg = np.concatenate([[0], np.cumsum(nn)[:-1]])
-        spatial[lo:hi] = np.add.reduceat(frame_iou, seg) / nn
+    for w, lo, hi in zip(widths.tolist(), heads.tolist(), [*heads[1:].tolist(), ok.size], strict=True):
+        (wa, ka), (wb, kb) = _windows(a.boxes, w), _windows(b.boxes, w)
+        step = max(1, block // w)
+        for s in range(lo, hi, step):
+            p = by_n[s:min(s + step, hi)]
+            spatial[p] = _mean_frame_iou(wa[first_a[p]], wb[first_b[p]], ka, kb)
     union = np.maximum(ea[ok], eb[ok]) - np.minimum(sa[ok], sb[ok]) + 1
     out[ok] = spatial * (n / union)
     return out
+
+
+def _windows(boxes: np.ndarray, w: int) -> tuple[np.ndarray, int]:
+    """Read-only view [R - w + 1, (w - 1) k + 4] of ``boxes`` float64[R, 4] whose window i is the memory from
+    row i to row i + w - 1 (k: the row stride in float64s), so gathering windows copies contiguous runs;
+    coordinate c of the window's rows is every k-th value from c. Boxes of other layouts are copied first."""
+    if boxes.strides[1] != 8 or boxes.strides[0] % 8 or boxes.strides[0] < 32:
+        boxes = np.ascontiguousarray(boxes)
+    k = boxes.strides[0] // 8
+    r = boxes.shape[0]
+    return np.lib.stride_tricks.as_strided(boxes, (r - w + 1, (w - 1) * k + 4), (boxes.strides[0], 8),
+                                           writeable=False), k
+
+
+def _mean_frame_iou(ga: np.ndarray, gb: np.ndarray, k: int, kb: int) -> np.ndarray:
+    """Mean over frames of :func:`iou_plus1` for paired runs of boxes: windows ``ga`` (row stride ``k``) and
+    ``gb`` (``kb``) of :func:`_windows`, gathered, n rows each; NaN frame IoUs (skipped frames) count as 0.
+    float64[P].
+
+    The same operations in the same order as :func:`iou_plus1` and the same per-run sums (``reduceat`` over
+    n contiguous values), so the values are bit for bit those of the frame-by-frame computation. A run's sum
+    is finite exactly when all its IoUs are: only runs whose sum is not get the NaN (and inf) replacement."""
+    p = ga.shape[0]
+    ax1, ay1, ax2, ay2 = (ga[:, c::k] for c in range(4))
+    bx1, by1, bx2, by2 = (gb[:, c::kb] for c in range(4))
+    n = ax1.shape[1]
+    area_a = (ax2 - ax1 + 1) * (ay2 - ay1 + 1)
+    area_b = (bx2 - bx1 + 1) * (by2 - by1 + 1)
+    w = np.minimum(ax2 + 1, bx2 + 1)
+    w -= np.maximum(ax1, bx1)
+    np.maximum(0.0, w, out=w)
+    h = np.minimum(ay2 + 1, by2 + 1)
+    h -= np.maximum(ay1, by1)
+    np.maximum(0.0, h, out=h)
+    w *= h  # intersection
+    area_a += area_b
+    area_a -= w
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w /= area_a
+    seg = np.arange(0, p * n, n)
+    sums = np.add.reduceat(w.ravel(), seg) if p else np.zeros(0)
+    bad = np.flatnonzero(~np.isfinite(sums))
+    if bad.size:
+        sums[bad] = np.add.reduceat(np.nan_to_num(w[bad], nan=0.0).ravel(), seg[:bad.size])
+    return sums / n
 
 
 def tube_nms(tubes: Tubes, threshold: float) -> np.ndarray:

@@ -13,12 +13,12 @@ other spacing) returns None and the caller uses ``json.loads``, which also gives
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import numpy as np
 
 from acrn.eval.ava_csv import _Chunk, _parse_numbers
 from acrn.eval.numparse import parse_short as _parse_short
+from acrn.eval.tubes_npz import ParsedTubes
 
 BLOCK_BYTES = 1 << 19  # ~60k numbers per block: the uint64 temporaries stay in L2 (2.3 s vs 3.2 s at 4 MB)
 _WS, _OPEN_L, _CLOSE_L, _OPEN_O, _CLOSE_O, _NUM, _QUOTE, _COMMA, _COLON, _OTHER = range(10)
@@ -29,19 +29,6 @@ _CLASS[list(b"0123456789+-.eE")] = _NUM
 _LEVELS = (_OPEN_O, _OPEN_L, _OPEN_O, _OPEN_L, _OPEN_L)  # depth 1..5: top object, video list, tube, boxes, row
 _JSON_NUMBER = re.compile(rb"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?\Z")
 _PAD = 8
-
-
-@dataclass
-class ParsedTubes:
-    """T tubes over V videos: names list[str] [V], video int[T], label int[T], score float64[T], counts int[T]
-    (box rows per tube), rows float64[R, 5] (frame, x1, y1, x2, y2) concatenated in tube order."""
-
-    names: list[str]
-    video: np.ndarray
-    label: np.ndarray
-    score: np.ndarray
-    counts: np.ndarray
-    rows: np.ndarray
 
 
 def _numbers(blk: np.ndarray, s: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
