@@ -89,15 +89,6 @@ def file_persons(video: Video, proposals: dict) -> PersonFrames:
     return PersonFrames(indices, boxes, scores, step)
 
 
-def keyframe_persons(video: Video, detector: PersonDetector) -> PersonFrames:
-    """``detector`` on the key frames only (what an AVA proposals file holds)."""
-    idx = [k.index for k in video.keyframes]
-    frames = video.reader.read(idx)
-    out = detector(list(frames))
-    step = max(1, int(round(np.median(np.diff(idx))))) if len(idx) > 1 else 1
-    return PersonFrames(idx, [b.float() for b, _ in out], [s.float() for _, s in out], step)
-
-
 @torch.inference_mode()
 def rpn_persons(video: Video, am, max_persons: int = 50, min_score: float = 0.0) -> PersonFrames:
     """Key-frame proposals of the checkpoint's own actor network (ResNet + RPN, ``model.actors = "rpn"``)."""
