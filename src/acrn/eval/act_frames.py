@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import csv
 import math
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
+from acrn.errors import InputError
 from acrn.eval.act_io import FRAME_HEADER, FrameDets
 from acrn.eval.ava_csv import _Reader, run_reader
+from acrn.eval.csv_blocks import PARSE_THREADS, small_pages
+from acrn.eval.numparse import parse_plain
 
 _NAMES = FRAME_HEADER.split(",")
 
@@ -47,12 +51,124 @@ class _FrameReader(_Reader):
         self.parts.append((np.array(vid, np.int64), np.array(vals, np.float64).reshape(-1, 7)))
 
 
+_PAD = 64  # zero bytes either side of the file's bytes: 8-byte words end at every field, names fit 64-byte windows
+_BLOCK = 1 << 20  # bytes per block of whole rows (measured at JHMDB scale: 256 kB 15% slower, 4 MB 10%)
+_LONG_LINE = 4096  # a block ends at the first newline this far after _BLOCK bytes, else the general reader decides
+_LOW_BYTES = np.array([(1 << (8 * n)) - 1 for n in range(9)], np.uint64)  # the first n bytes of a word
+_WHOLE_FILE_LIMIT = 1 << 30  # the fast path holds the whole file in memory; bigger files go block by block
+
+
+def _read_padded(path: Path) -> np.ndarray | None:
+    """The file's bytes between _PAD zero bytes, or None where the general reader must decide: unreadable, too
+    big, no header line, no final newline."""
+    try:
+        size = path.stat().st_size
+        if size > _WHOLE_FILE_LIMIT:
+            return None
+        buf = np.empty(size + 2 * _PAD, np.uint8)
+        buf[:_PAD] = buf[-_PAD:] = 0
+        with open(path, "rb") as f:
+            if f.readinto(memoryview(buf)[_PAD:_PAD + size]) != size:
+                return None
+    except OSError:
+        return None
+    data = buf[_PAD:_PAD + size]
+    if not size or bytes(data[:6]) != b"video," or data[-1] != 10:
+        return None
+    return buf
+
+
+def _block_bounds(buf: np.ndarray) -> list[int] | None:
+    """Offsets of blocks of about _BLOCK bytes of whole lines, from the first data row to the end; None: a line
+    too long to look for its end here (or a header alone)."""
+    end = buf.size - _PAD
+    bounds = [_PAD]
+    while bounds[-1] < end:
+        a = min(bounds[-1] + (_BLOCK if len(bounds) > 1 else 0), end - 1)
+        nl = np.flatnonzero(buf[a:a + _LONG_LINE] == 10)
+        if not nl.size:
+            return None
+        bounds.append(a + int(nl[0]) + 1)
+    bounds = bounds[1:]  # the header line was the first "block"
+    return bounds if len(bounds) > 1 else None
+
+
+def _parse_block(buf: np.ndarray, a: int, b: int) -> tuple[np.ndarray, ...] | None:
+    """Lines buf[a:b] -> (separators int[n, 8] (the 7 commas, the newline), values float64[n, 7], (row, column)
+    int[k, 2] of fields for Python's parsers, names S[n]), or None if a line has not exactly 8 fields, a name is
+    over 64 bytes, or there are quotes or CRs (the general reader's per-row path: CSV quoting; and float() would
+    accept "1.5\\r")."""
+    blk = buf[a:b]
+    if ((blk == 34) | (blk == 13)).any():
+        return None
+    seps = np.flatnonzero((blk == 44) | (blk == 10)) + a
+    if seps.size % 8:
+        return None
+    s = seps.reshape(-1, 8)
+    if not (buf[s[:, 7]] == 10).all() or not (buf[s[:, :7]] == 44).all():
+        return None
+    val, ok, dot = parse_plain(buf, (s[:, :7] + 1).ravel(), s[:, 1:].ravel())
+    ok, dot = ok.reshape(-1, 7), dot.reshape(-1, 7)
+    names = _name_words(buf, np.concatenate([[a], s[:-1, 7] + 1]), s[:, 0])
+    if names is None:
+        return None
+    if ok.all() and not dot[:, :2].any():  # the usual case: no field for Python's parsers
+        return s, val.reshape(-1, 7), np.zeros((0, 2), np.intp), names
+    ok[:, :2] &= ~dot[:, :2]  # frame and label: integers
+    return s, val.reshape(-1, 7), np.argwhere(~ok), names
+
+
+def _name_words(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray | None:
+    """Video names as zero-padded fixed-width bytes S[n] (read 8 at a time from their starts as uint64 words,
+    not gathered byte by byte); None: a name over 64 bytes, or all empty."""
+    length = ends - starts
+    words = int(length.max() + 7) // 8 if length.size else 0
+    if words * 8 > _PAD or not words:
+        return None
+    view = np.ndarray((buf.size - 7,), "<u8", buf, 0, (1,))
+    keep = _LOW_BYTES.take(np.clip(length[:, None] - 8 * np.arange(words), 0, 8))
+    return np.ascontiguousarray(view[starts[:, None] + 8 * np.arange(words)] & keep).view(f"S{8 * words}").ravel()
+
+
+def _fast_frame_dets(path: Path, reader: _FrameReader) -> tuple[np.ndarray, np.ndarray] | None:
+    """(video int[N], values float64[N, 7]) of the whole file, parsed in blocks in threads (names into ``reader``),
+    or None (nothing reported; ``reader`` may hold some names) where the general reader must decide: rows without
+    exactly 8 fields, a field Python's parsers reject, a name over 64 bytes, ... (so errors and their line numbers
+    are the general reader's)."""
+    buf = _read_padded(path)
+    bounds = None if buf is None else _block_bounds(buf)
+    if bounds is None:
+        return None
+    with ThreadPoolExecutor(PARSE_THREADS) as pool:
+        blocks = list(pool.map(lambda i: _parse_block(buf, bounds[i], bounds[i + 1]), range(len(bounds) - 1)))
+    if any(blk is None for blk in blocks):
+        return None
+    vids = []
+    for a, (s, vals, bad, names) in zip(bounds, blocks, strict=False):
+        for i, j in bad:  # rare (exponents, '+', spaces, long numbers): Python decides, errors -> general reader
+            text = bytes(buf[s[i, j] + 1:s[i, j + 1]]).decode("utf-8", "replace")
+            try:
+                vals[i, j] = reader.parse_field(j + 1, text, 0)
+            except InputError:
+                return None
+        starts = np.concatenate([[a], s[:-1, 7] + 1])  # names in order of first appearance, as the general reader
+        name_of = lambda h, st=starts, s=s: bytes(buf[st[h]:s[h, 0]]).decode("utf-8", "replace")  # noqa: E731
+        vids.append(reader._video_runs(names, name_of))
+    return np.concatenate(vids), np.concatenate([blk[1] for blk in blocks])
+
+
 def read_frame_dets(path: str | Path) -> FrameDets:
     """Read a frame-detections CSV (header required)."""
     path = Path(path)
     reader = _FrameReader(path, "act", {}, False)
-    run_reader(reader, path, skip_header=b"video,")
-    vid = np.concatenate([p[0] for p in reader.parts]) if reader.parts else np.zeros(0, np.int64)
-    vals = np.concatenate([p[1] for p in reader.parts]) if reader.parts else np.zeros((0, 7))
+    with small_pages():  # (see there: ~2x faster first touch of the 100 MB buffers)
+        fast = _fast_frame_dets(path, reader)
+    if fast is not None:
+        vid, vals = fast
+    else:
+        reader = _FrameReader(path, "act", {}, False)  # (the fast path may have seen some names)
+        run_reader(reader, path, skip_header=b"video,")
+        vid = np.concatenate([p[0] for p in reader.parts]) if reader.parts else np.zeros(0, np.int64)
+        vals = np.concatenate([p[1] for p in reader.parts]) if reader.parts else np.zeros((0, 7))
     names = sorted(reader.videos, key=reader.videos.get)
     return FrameDets(names, vid, vals[:, 0].astype(np.int64), vals[:, 1].astype(np.int64), vals[:, 2], vals[:, 3:7])
