@@ -58,6 +58,7 @@ def test_person_tracks_on_a_real_video(fastestdet_weights: Path, tmp_path: Path,
     assert len(rows) == summary["person_boxes"] or len(rows) <= summary["person_boxes"]
     ids = {t["id"] for t in doc["tracks"]}
     assert {int(r["track"]) for r in rows} == ids and all(0 <= float(r["x1"]) < float(r["x2"]) <= 340 for r in rows)
+    assert all(abs(float(r["time"]) - int(r["frame"]) / 28) < 1e-3 for r in rows)  # 28 fps, from the first frame
     per_track = {}
     for r in rows:
         per_track.setdefault(int(r["track"]), []).append(int(r["frame"]))

@@ -34,10 +34,11 @@ from acrn.viz.draw import blend_layer, draw_box, heatmap_layer
 
 def tracks_csv(video: Video, tracks: Tracks) -> str:
     rows = ["video,frame,time,track,x1,y1,x2,y2,score"]
-    fps = video.fps
+    start = video.reader.time_of(0)  # times from the first frame, exact for variable frame rates
     for t in tracks.tracks:
         for f, b, s in zip(t.frames, t.boxes.tolist(), t.scores.tolist()):
-            rows.append(f"{video.stem},{f},{f / fps:.3f},{t.id}," + ",".join(f"{v:.1f}" for v in b) + f",{s:.4f}")
+            when = video.reader.time_of(f) - start
+            rows.append(f"{video.stem},{f},{when:.3f},{t.id}," + ",".join(f"{v:.1f}" for v in b) + f",{s:.4f}")
     return "\n".join(rows) + "\n"
 
 
