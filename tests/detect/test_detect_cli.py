@@ -55,7 +55,8 @@ def test_person_tracks_on_a_real_video(fastestdet_weights: Path, tmp_path: Path,
     long = [t for t in doc["tracks"] if t["detections"] >= 140]
     assert len(long) >= 2
     rows = list(csv.DictReader((tmp_path / "demo.tracks.csv").open()))
-    assert len(rows) == summary["person_boxes"] or len(rows) <= summary["person_boxes"]
+    # Rows are the detections that joined a kept track: all but the flicker that --min-track 3 drops.
+    assert 0.9 * summary["person_boxes"] <= len(rows) < summary["person_boxes"]
     ids = {t["id"] for t in doc["tracks"]}
     assert {int(r["track"]) for r in rows} == ids and all(0 <= float(r["x1"]) < float(r["x2"]) <= 340 for r in rows)
     assert all(abs(float(r["time"]) - int(r["frame"]) / 28) < 1e-3 for r in rows)  # 28 fps, from the first frame
