@@ -45,3 +45,25 @@ def shared_video(name: str) -> Path:
     if not path.is_file():
         pytest.skip(f"{path}: real test video is absent (the shared videos folder is not beside the checkout)")
     return path
+
+
+# Tiny versions of the study's two synthetic sets and training settings (smoke tests of `acrn demo` / `acrn study`).
+SMOKE_SETS = ["solver.batch_size=2", "data.num_workers=0", "data.test_short_side=64", "data.train_short_side=[64, 64]"]
+SMOKE_FINETUNE = [a for s in SMOKE_SETS for a in ("--set", s)]
+SMOKE_PRETRAIN = [a for s in [*SMOKE_SETS, "solver.max_steps=2"] for a in ("--pretrain-set", s)]
+
+
+@pytest.fixture(scope="session")
+def smoke_sets(tmp_path_factory) -> dict[str, Path]:
+    """``--data``, ``--pretrain-data`` and ``--cache`` folders of 10-video sets, generated once per session."""
+    from acrn.synth import generate
+
+    top = tmp_path_factory.mktemp("smoke_sets")
+    generate(top / "rel", "relational", seed=0, videos=10, workers=0)
+    generate(top / "pre", "pretrain", seed=1, videos=10, workers=0)
+    return {"data": top / "rel", "pretrain": top / "pre", "cache": top / "cache"}
+
+
+def smoke_args(sets: dict[str, Path]) -> list[str]:
+    return ["--data", str(sets["data"]), "--pretrain-data", str(sets["pretrain"]), "--cache", str(sets["cache"]),
+            "--videos", "10", "--steps", "2", *SMOKE_FINETUNE, *SMOKE_PRETRAIN]

@@ -124,6 +124,8 @@ class ModelConfig:
     pretrained_format: str = opt("auto", "format of the backbone checkpoint",
                                  choices=("auto", "torchvision_s3d", "kylemin_s3d", "howto100m_s3dg",
                                           "tfslim_npz", "acrn"))
+    init_from: str = opt("", "acrn Base-Model checkpoint to start the backbone, flattening and every Mixed_5b/5c "
+                              "from (pretrain, then fine-tune: section 4.1); '' = none")
     rpn: RPNConfig = field(default_factory=RPNConfig)
     slowfast: SlowFastConfig = field(default_factory=SlowFastConfig)
 
@@ -155,6 +157,8 @@ class DataConfig:
     flow_dir: str = opt("", "flow cache folder ('' = <root>/flow)")
     num_workers: int = opt(2, "DataLoader worker processes", low=0)
     skip_bad: bool = opt(False, "warn and skip unreadable samples instead of failing")
+    crop_only: bool = opt(False, "control (issue #17): blank every pixel outside the key frame's annotated and "
+                                 "proposed boxes, in every frame")
 
 
 @dataclass

@@ -18,6 +18,7 @@ from acrn.errors import AcrnError
 COMMANDS = [
     "acrn.cli.demo_cmd",
     "acrn.cli.ablate_cmd",
+    "acrn.cli.study_cmd",
     "acrn.cli.synth_cmd",
     "acrn.cli.train_cmd",
     "acrn.cli.evaluate_cmd",

@@ -161,7 +161,7 @@ def build_dataset(cfg: Config, split: str, train: bool) -> ClipDataset:
         flow = "online"
     ds = ClipDataset(records, sources, class_ids=class_ids, class_names=class_names, multilabel=multilabel,
                      num_frames=d.num_frames, sample_rate=d.sample_rate, transform=transform, mean=d.mean,
-                     std=d.std, flow=flow, flow_method=d.flow_method, skip_bad=d.skip_bad)
+                     std=d.std, flow=flow, flow_method=d.flow_method, skip_bad=d.skip_bad, crop_only=d.crop_only)
     ds.num_bad_rows = problems.count
     return ds
 

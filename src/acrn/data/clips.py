@@ -149,6 +149,8 @@ class ClipDataset(Dataset):
         transform: ``(orig_size, rng) -> Geometry`` (:class:`TrainTransform` or :class:`TestTransform`).
         mean / std: RGB normalisation in [0, 1] units.
         flow: ``None``, a :class:`FlowCache`, or ``"online"`` (computed with ``flow_method``).
+        crop_only: the crop-only control (issue #17): every pixel outside the key frame's annotated and
+            proposed boxes is blanked, in every frame, so nothing outside an actor's box reaches the model.
         skip_bad: a sample that fails to load logs a warning and gives ``None`` (dropped by
             :func:`collate`, counted in ``Batch.num_skipped``) instead of raising.
     """
@@ -157,12 +159,13 @@ class ClipDataset(Dataset):
                  class_names: list[str], multilabel: bool, num_frames: int, sample_rate: int,
                  transform: Callable[[tuple[int, int], np.random.Generator], T.Geometry],
                  mean: list[float], std: list[float], flow: FlowCache | str | None = None,
-                 flow_method: str = "dis", skip_bad: bool = False):
+                 flow_method: str = "dis", skip_bad: bool = False, crop_only: bool = False):
         self.records, self.sources = records, sources
         self.class_ids, self.class_names, self.multilabel = list(class_ids), list(class_names), multilabel
         self.num_frames, self.sample_rate = num_frames, sample_rate
         self.transform, self.mean, self.std = transform, list(mean), list(std)
         self.flow, self.flow_method, self.skip_bad = flow, flow_method, skip_bad
+        self.crop_only = crop_only
         self.num_skipped = 0  # in this process; workers report theirs through collate
         self._one_sample_batch = False
         self._flow_fn = None
@@ -213,8 +216,6 @@ class ClipDataset(Dataset):
         g = self.transform(tuple(src.size), rng)
         frames = src.read(idx, size=g.resized, required=key)
         frames = T.apply_frames(frames, g)
-        shape = (3, *frames.shape[:3])
-        clip = T.to_tensor(frames, self.mean, self.std, out=_new_tensor(shape) if self._one_sample_batch else None)
         oh, ow = src.size
         norm = np.array([ow, oh, ow, oh], np.float32) if rec.normalised else np.ones(4, np.float32)
         boxes, keep = T.apply_boxes(rec.boxes * norm, g)
@@ -223,6 +224,14 @@ class ClipDataset(Dataset):
         if rec.proposals is not None:
             pb, pkeep = T.apply_boxes(rec.proposals[:, :4] * norm, g)
             proposals, scores = torch.from_numpy(pb), torch.from_numpy(rec.proposals[pkeep, 4].copy())
+        if self.crop_only:
+            from acrn.synth.controls import crop_only
+
+            kept = np.concatenate([boxes.reshape(-1, 4)] + ([] if proposals is None else [pb.reshape(-1, 4)]))
+            # blanked to the normalisation mean: exactly 0 at the network's input, the same in every clip
+            frames = crop_only(frames, kept, np.round(np.asarray(self.mean) * 255).astype(np.uint8))
+        shape = (3, *frames.shape[:3])
+        clip = T.to_tensor(frames, self.mean, self.std, out=_new_tensor(shape) if self._one_sample_batch else None)
         flow = self._flow(rec, src, idx, g) if self.flow is not None else None
         meta = {"video": rec.video, "timestamp": rec.timestamp, "orig_size": (oh, ow), "scale": g.scale,
                 "offset": g.offset, "flipped": g.flipped, "frame_index": key, "input_size": g.size}

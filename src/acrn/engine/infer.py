@@ -247,7 +247,7 @@ def load_detector(path: str | Path, overrides: Sequence[str] = (), device: torch
     apply_overrides(cfg, list(overrides))
     if actors is not None:
         cfg.model.actors = actors
-    cfg.model.pretrained, cfg.model.rpn.pretrained = "", ""
+    cfg.model.pretrained, cfg.model.rpn.pretrained, cfg.model.init_from = "", "", ""
     validate(cfg)
     model, _, postprocess = build_model(cfg)
     missing, unexpected = model.load_state_dict(payload["model"], strict=False)

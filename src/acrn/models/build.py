@@ -121,6 +121,13 @@ def build_model(cfg: Config) -> tuple[ActionDetector, DetectionCriterion, PostPr
                            sampling_ratio=m.roi_sampling_ratio, multilabel=m.multilabel)
     rpn = {"fg_iou": m.rpn.fg_iou, "bg_iou": m.rpn.bg_iou, "batch_per_image": m.rpn.batch_per_image,
            "positive_fraction": m.rpn.positive_fraction}
+    if m.init_from:  # pretrained detector (section 4.1): after the seeded init, so new layers keep theirs
+        from acrn.config import to_dict
+        from acrn.models.finetune import load_pretrained_detector
+
+        plain = to_dict(cfg)
+        model.init_report = load_pretrained_detector(model, m.init_from, plain["model"], plain["data"])
+        log.info("%s", model.init_report.summary())
     criterion = DetectionCriterion(m.num_classes, m.multilabel, rpn)
     postprocess = PostProcess(m.multilabel, m.score_thresh, m.detections_per_frame, m.detection_nms)
     return model, criterion, postprocess

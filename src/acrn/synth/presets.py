@@ -163,6 +163,14 @@ PRESETS["wide"] = dataclasses.replace(PRESETS["demo"], name="wide", width=224, h
 PRESETS["relational"] = dataclasses.replace(PRESETS["wide"], name="relational", layout="relational",
                                             actor_weights=(0.15, 0.45, 0.4))
 
+# issue #17, the pretraining stage (our stand-in for Kinetics): the relational preset's frame and figures, but
+# actor-only labels and solo actors only (no pass, no hand-over, so no relational label and no deciding entity);
+# two balls or packages per video move on their own, so the features also learn to see and track objects.
+PRESETS["pretrain"] = dataclasses.replace(PRESETS["wide"], name="pretrain", classes=("stand", "walk", "run", "jump",
+                                                                                      "wave"),
+                                          actor_weights=(0.2, 0.4, 0.4), group_prob=0.0, distractors=2,
+                                          splits=(0.8, 0.1, 0.1))
+
 KNOBS = tuple(f.name for f in dataclasses.fields(Preset) if f.name != "name")
 
 

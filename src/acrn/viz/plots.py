@@ -53,3 +53,39 @@ def training_curves(curves: dict[str, list[tuple[int, float]]], path: str | Path
     ax.grid(alpha=0.3)
     ax.legend(frameon=False)
     return _save(fig, path)
+
+
+def paired_intervals(rows: dict[str, dict], path: str | Path, title: str = "ACRN - Base-Model") -> Path:
+    """One row per measure: the per-seed paired differences (dots), their mean and 95 % t interval (bar).
+
+    ``rows[label] = {"mean", "t_interval": (lo, hi), "a": [...], "b": [...]}`` in [0, 1]; shown in points.
+    """
+    items = [(k, v) for k, v in rows.items() if v]
+    fig, ax = plt.subplots(figsize=(6.4, 0.6 * len(items) + 1.2))
+    for i, (_, v) in enumerate(items):
+        d = [100 * (b - a) for a, b in zip(v["a"], v["b"])]
+        lo, hi = (100 * x for x in v["t_interval"])
+        ax.plot([lo, hi], [i, i], color="#d62728", lw=3, solid_capstyle="butt")
+        ax.plot([100 * v["mean"]], [i], "o", color="#d62728", ms=7)
+        ax.plot(d, [i + 0.18] * len(d), "o", color="#555555", ms=4, alpha=0.8)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(range(len(items)))
+    ax.set_yticklabels([k for k, _ in items])
+    ax.invert_yaxis()
+    ax.set_xlabel(f"{title} (AP points): seeds (grey), mean and 95 % t interval (red)")
+    ax.grid(axis="x", alpha=0.3)
+    return _save(fig, path)
+
+
+def seed_dots(groups: dict[str, list[float]], path: str | Path, ylabel: str = "frame-AP (%)") -> Path:
+    """Per-seed values (dots) and their mean (bar) of each group, e.g. the four heads of Table 1a."""
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.2 * len(groups) + 1.5), 3.4))
+    for i, vals in enumerate(groups.values()):
+        if vals:
+            ax.bar(i, 100 * sum(vals) / len(vals), width=0.6, color="#dddddd", edgecolor="#888888")
+            ax.plot([i] * len(vals), [100 * v for v in vals], "o", color="#333333", ms=4)
+    ax.set_xticks(range(len(groups)))
+    ax.set_xticklabels(list(groups), rotation=15, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)
