@@ -206,8 +206,9 @@ class _Reader:
 
         Files whose first chunks all miss the fixed layouts (e.g. ACT frame detections: names, frames and
         %g numbers of many widths) stop trying it: each miss costs a third of the general parse."""
-        if b'"' in data or b"\r" in data or (self.fixed_misses >= _FIXED_TRIES and not self.fixed_hits):
+        if self.fixed_misses >= _FIXED_TRIES and not self.fixed_hits:
             return None
+        # (its byte checks refuse quotes and CRs: a block holding one goes to the general path)
         res = parse_fixed(data, tuple(j for j in range(1, len(_COLS)) if self.is_int_col(j)))
         if res is None:
             self.fixed_misses += 1
@@ -219,13 +220,13 @@ class _Reader:
         """Vectorised parse of a uniform chunk; False if it needs the per-row path.
 
         ``fixed``: :meth:`prepare`'s result when already computed."""
-        if b'"' in data or b"\r" in data:
-            return False
         if fixed is None:
             fixed = self.prepare(data)
         if fixed is not None and fixed[1].shape[1] in (6, 7):
             self.emit(self._video_runs(fixed[0], lambda h: fixed[0][h].decode("utf-8", "replace")), fixed[1], line0)
             return True
+        if b'"' in data or b"\r" in data:
+            return False
         ch = _Chunk(data)
         s = _uniform_columns(ch, len(data))
         if s is None or s.shape[1] == 2:
@@ -251,10 +252,25 @@ class _Reader:
         return j == 6 or (j == 1 and self.protocol != "2020")
 
     def emit(self, vid: np.ndarray, vals: np.ndarray, line0: int) -> None:
-        """Store one parsed chunk: vid int[n] video indices, vals float64[n, ncols - 1] numeric columns."""
-        ts = vals[:, 0] if self.protocol != "2020" else np.round(vals[:, 0] * 1e6)
-        score = vals[:, 6] if vals.shape[1] == 7 else np.ones(vals.shape[0])
-        self.add(make_key(vid, ts.astype(np.int64)), vals[:, 1:5], _labels32(vals[:, 5]), score, line0)
+        """Store one parsed chunk: vid int[n] video indices, vals float64[n, ncols - 1] numeric columns.
+
+        A sink with ``reserve``/``commit`` (:class:`acrn.eval.ava_stream.KeyframeSegments`) gets the rows
+        written straight into its buffers (no per-chunk arrays to concatenate later)."""
+        ts = (vals[:, 0] if self.protocol != "2020" else np.round(vals[:, 0] * 1e6)).astype(np.int64)
+        reserve = getattr(self.sink, "reserve", None)
+        if reserve is None:
+            score = vals[:, 6] if vals.shape[1] == 7 else np.ones(vals.shape[0])
+            self.add(make_key(vid, ts), vals[:, 1:5], _labels32(vals[:, 5]), score, line0)
+            return
+        keys, boxes, labels, scores = reserve(vals.shape[0])
+        np.multiply(vid, KEY_SHIFT, out=keys)  # make_key, in place
+        keys += KEY_OFFSET
+        keys += ts
+        boxes[...] = vals[:, 1:5]
+        labels[...] = _labels32(vals[:, 5])
+        scores[...] = vals[:, 6] if vals.shape[1] == 7 else 1.0
+        self.check(keys, boxes, labels, scores, line0)
+        self.sink.commit(keys.size)
 
     def _videos_fast(self, ch: _Chunk, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
         length = ends - starts
@@ -309,6 +325,20 @@ class _Reader:
         self.empty.append(np.array(empty, np.int64))
 
     def add(self, keys, boxes, labels, scores, line0: int) -> None:
+        self.check(keys, boxes, labels, scores, line0)
+        if self.sink is not None:
+            self.sink(keys, boxes, labels, scores)
+            return
+        n = keys.size
+        if self.out is not None and not self.parts and self.count + n <= self.out[0].size:  # preallocated
+            for col, part in zip(self.out, (keys, boxes, labels, scores), strict=True):
+                col[self.count:self.count + n] = part
+            self.count += n
+        else:
+            self.parts.append((keys, boxes, labels, scores))
+
+    def check(self, keys, boxes, labels, scores, line0: int) -> None:
+        """Finite scores and normalised boxes (errors name the row); counts boxes slightly outside [0, 1]."""
         if scores.size and not np.isfinite(scores.max()):  # max is NaN or inf iff some score is
             i = int(np.argmax(~np.isfinite(scores)))
             raise self.fail(line0 + i, f"score must be a finite number, got {scores[i]}")
@@ -320,16 +350,6 @@ class _Reader:
                                        f"fractions of width/height in [0, 1], these look like pixels")
         if not (lo >= 0 and hi <= 1):
             self.outside += int(((boxes < 0) | (boxes > 1)).any(1).sum())
-        if self.sink is not None:
-            self.sink(keys, boxes, labels, scores)
-            return
-        n = keys.size
-        if self.out is not None and not self.parts and self.count + n <= self.out[0].size:  # preallocated
-            for col, part in zip(self.out, (keys, boxes, labels, scores), strict=True):
-                col[self.count:self.count + n] = part
-            self.count += n
-        else:
-            self.parts.append((keys, boxes, labels, scores))
 
     def preallocate(self, rows: int) -> None:
         """Write rows straight into arrays of this size (no concatenation copy at the end)."""

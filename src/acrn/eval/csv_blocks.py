@@ -96,9 +96,10 @@ def _newlines(data: bytes) -> int:
     return int(np.count_nonzero(np.frombuffer(data, np.uint8) == 10))  # a few times faster than bytes.count
 
 
-def run_reader(reader, path: Path, skip_header: bytes | None = None) -> int:
+def run_reader(reader, path: Path, skip_header: bytes | None = None, threads: int | None = None) -> int:
     """Feed the file to ``reader`` (an :class:`acrn.eval.ava_csv._Reader`) in newline-aligned chunks: its
-    ``prepare`` runs in worker threads, then ``fast_chunk`` (else ``slow_chunk``) in file order.
+    ``prepare`` runs in ``threads`` worker threads (default ``PARSE_THREADS``), then ``fast_chunk`` (else
+    ``slow_chunk``) in file order.
 
     Returns the bytes of data rows read: 0 for an empty file (or, with ``skip_header``, an empty file or a
     header alone). The caller decides whether that is an error: the official tools score empty files."""
@@ -107,7 +108,8 @@ def run_reader(reader, path: Path, skip_header: bytes | None = None) -> int:
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e.strerror})") from None
     line0, total = 1, 0
-    with f, ThreadPoolExecutor(PARSE_THREADS) as pool:
+    threads = PARSE_THREADS if threads is None else threads
+    with f, ThreadPoolExecutor(threads) as pool:
         if skip_header is not None:
             first = f.readline()
             if not first:
@@ -121,7 +123,7 @@ def run_reader(reader, path: Path, skip_header: bytes | None = None) -> int:
         for data in _blocks(f):
             if data is not None:
                 pending.append((data, pool.submit(reader.prepare, data)))
-            while pending and (len(pending) > 2 * PARSE_THREADS or data is None):  # None: end of file
+            while pending and (len(pending) > 2 * threads or data is None):  # None: end of file
                 chunk, fut = pending.popleft()
                 total += len(chunk)
                 fixed = fut.result()

@@ -9,6 +9,14 @@ by a weighted sum of digit columns. Digit products and their sums are integers b
 exact power of ten gives the correctly rounded double that Python's ``float()`` returns. Rows that do not
 fit the layout make the whole block fall back to the general parser (the caller's choice).
 
+Fields of at most 8 bytes (``0.057``, ``0902``, ``0.1181``: the usual case) are decoded eight bytes at a time
+instead (SWAR): the 8 bytes ending at each such field of every row are gathered as one little-endian uint64
+(one fancy index over an unaligned word view of the block, all fields at once), the digits' low nibbles kept, the
+dot (at the layout's position) squeezed out and the digits combined by up to three multiply-shift rounds
+(runs of fields with the same layout, such as the four box coordinates, in one pass); the exact integer
+mantissa is then divided by its power of ten as above. The video ids are copied out as whole 8-byte words
+(their bytes are checked with the rest: no ',' or newline, nothing below '-', so also no quote or CR).
+
 Files written with ``%d`` (unpadded action ids, seconds) have a few line lengths per block: rows are then
 grouped by length (a count table), each group gathered whole into its own matrix and parsed with its own
 layout, and the results scattered back to file order; a length group holding several layouts (``999,12``
@@ -22,6 +30,13 @@ import numpy as np
 _MAX_DIGITS = 15  # mantissas stay below 2**53
 _F32_DIGITS = 6  # ... and with ASCII codes (48..57) below 2**24: float32 products and sums are exact
 _MAX_GROUPS = 16  # row groups (line lengths or layouts) per block; more goes to the general parser
+_NAME_LOW = 45  # video id bytes must be >= '-': excludes ',', newline, space, quotes, NUL (else: general parser)
+_ALL = (1 << 64) - 1
+_CHECK_ROWS = 4096  # rows per piece of the byte check (~200 kB)
+_U = np.uint64
+_LOW_NIBBLES = 0x0F0F0F0F0F0F0F0F
+_M8, _M16 = _U(0x00FF00FF00FF00FF), _U(0x0000FFFF0000FFFF)
+_PAIR, _QUAD, _OCT = _U(1 + (10 << 8)), _U(1 + (100 << 16)), _U(1 + (10000 << 32))  # multiply-shift rounds
 
 
 class Layout:
@@ -58,8 +73,62 @@ class Layout:
                 self.scale[j - 1] = 10.0 ** (b - a - 1 - k)
         for s in seps:
             lo[s] = hi[s] = first[s]
+        lo[:seps[0]] = _NAME_LOW  # no ',' or newline in a video id (and no space, quote, NUL, ...)
         self.lo, self.span = lo, hi - lo
-        self.max_digits = int((self.weights > 0).sum(0).max())
+        self._plan_words(first, seps)
+
+    def _plan_words(self, first: bytes, seps: list[int]) -> None:
+        """Which fields are decoded as 8-byte words (:func:`_decode_words`): ``word_at`` the offsets of the
+        words ending with them, ``word_plan`` per run of alike fields (first, end, keep mask, below-the-dot
+        mask, digits, scale); the others by digit columns (``loop_weights``); the word offsets of the video
+        id (``name_words``, or None where the row is too short to read them)."""
+        cols, at, plan = [], [], []
+        for j in range(1, self.ncols):
+            a, b = seps[j - 1] + 1, seps[j]
+            if b - a > 8 or b < 8:
+                continue
+            keep = (_LOW_NIBBLES >> 8 * (8 - b + a)) << 8 * (8 - b + a)  # the low nibble of the field's bytes
+            below = 0  # (the top b - a of the word): an ASCII digit's low nibble is its value
+            d = first.find(b".", a, b)
+            if d >= 0:
+                k = d - (b - 8)  # the dot's byte in the word
+                keep &= ~(0xFF << 8 * k) & _ALL
+                below = (1 << 8 * k) - 1
+            step = (_U(keep), _U(below), b - a - (d >= 0), float(self.scale[j - 1]))
+            if plan and plan[-1][1] == len(cols) and tuple(plan[-1][2:]) == step:  # like the field before it:
+                plan[-1][1] += 1  # decoded together (e.g. the four box coordinates)
+            else:
+                plan.append([len(cols), len(cols) + 1, *step])
+            cols.append(j - 1), at.append(b - 8)
+        self.word_cols, self.word_at = np.array(cols, np.intp), np.array(at, np.intp)
+        self.word_plan = [tuple(p) for p in plan]  # (first, end) of a run of fields decoded alike, their masks
+        loop = np.ones(self.ncols - 1, bool)
+        loop[self.word_cols] = False
+        self.loop_weights = np.where(loop[None, :], self.weights, 0.0)
+        self.max_digits = int((self.loop_weights > 0).sum(0).max())
+        width = seps[0]
+        nw = -(-width // 8)
+        self.name_words = None
+        if 8 * nw <= self.length:
+            self.name_words = np.arange(0, 8 * nw, 8)
+            self.name_last = np.uint64((1 << 8 * (width - 8 * (nw - 1))) - 1)  # the id's bytes in its last word
+
+
+_LAYOUTS: dict[tuple, Layout] = {}
+_DIGIT0 = bytes.maketrans(b"123456789", b"000000000")
+
+
+def layout_of(first: bytes, int_cols: tuple[int, ...]) -> Layout:
+    """:class:`Layout` of the row ``first``, cached: it depends only on the id's width and on the rest of the
+    row with every digit read as '0' (every block of a file has one of a few)."""
+    comma = first.find(b",")
+    key = (int_cols, comma, first[comma:].translate(_DIGIT0))
+    lay = _LAYOUTS.get(key)
+    if lay is None:
+        if len(_LAYOUTS) >= 64:
+            _LAYOUTS.clear()
+        lay = _LAYOUTS[key] = Layout(first, int_cols)
+    return lay
 
 
 _TILE_CACHE: dict[tuple[bytes, bytes], tuple[np.ndarray, np.ndarray]] = {}
@@ -98,8 +167,8 @@ def parse_fixed(data: bytes, int_cols: tuple[int, ...]) -> tuple[np.ndarray, np.
     first = data.find(b"\n") + 1
     if first <= 2:
         return None
-    if len(data) % first == 0 and data[first - 1::first].count(b"\n") == len(data) // first:
-        res = _parse_rows(flat, first, int_cols)  # equal lengths if every newline lands on the grid
+    if len(data) % first == 0:  # equal lengths, maybe: the layout check finds any newline off the grid
+        res = _parse_rows(flat, first, int_cols)
         if res is not None:
             return res
     ends = np.flatnonzero(flat == 10)
@@ -166,25 +235,100 @@ def _parse_group(flat: np.ndarray, idx: np.ndarray, starts: np.ndarray, length: 
 
 
 def _parse_rows(flat: np.ndarray, length: int, int_cols: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray] | None:
-    """Rows of ``length`` bytes each (uint8[n * length]) with the first row's layout, else None."""
-    lay = Layout(flat[:length].tobytes(), int_cols)
+    """Rows of ``length`` bytes each (uint8[n * length], contiguous) with the first row's layout, else None.
+
+    Returns (names, values float64[n, ncols - 1], in column-major order)."""
+    lay = layout_of(flat[:length].tobytes(), int_cols)
     n = flat.size // length
     if not lay.ok:
         return None
+    if not _fits(flat, lay, n):
+        return None
     rows = flat.reshape(n, length)
-    width = int(lay.seps[0])
-    ids = np.zeros((n, -(-width // 8) * 8), np.uint8)  # names padded with NULs to whole 8-byte words
-    ids[:, :width] = rows[:, :width]
-    if np.count_nonzero((ids == 44) | (ids == 10)):  # the only bytes the layout check lets through there
-        return None
-    lo, span = _tiled(lay.lo, lay.span, n)
-    off = np.subtract(flat, lo)  # wraps below lo: one pass checks both bounds (one temporary, reused)
-    if np.greater(off, span, out=off.view(np.bool_)).any():  # digits, the same separators and dots
-        return None
+    words = np.ndarray((n, length - 7), "<u8", flat, 0, (length, 1)) if length >= 8 else None  # unaligned
+    if lay.name_words is not None:
+        ids = np.empty((n, lay.name_words.size), np.uint64)  # the id's 8-byte words, bytes past it cleared
+        for k, at in enumerate(lay.name_words[:-1]):
+            ids[:, k] = words[:, at]
+        np.bitwise_and(words[:, lay.name_words[-1]], lay.name_last, out=ids[:, -1])
+        names = ids.view(f"S{ids.shape[1] * 8}").ravel()
+    else:
+        width = int(lay.seps[0])
+        ids8 = np.zeros((n, -(-width // 8) * 8), np.uint8)  # names padded with NULs to whole 8-byte words
+        ids8[:, :width] = rows[:, :width]
+        names = ids8.view(f"S{ids8.shape[1]}").ravel()
+    values = np.empty((n, lay.ncols - 1), order="F")
+    if lay.word_cols.size:
+        dec = _decode_words(words, lay)
+        if lay.word_cols.size == values.shape[1]:
+            values = dec
+        else:
+            values[:, lay.word_cols] = dec
+    if lay.max_digits:
+        _loop_columns(rows, lay, values)
+    return names, values
+
+
+def _fits(flat: np.ndarray, lay: Layout, n: int) -> bool:
+    """Every byte of the ``n`` rows within the layout's range (digits where the first row has digits, the same
+    separators and dots, id bytes >= '-'): ``byte - lo <= span`` (wrapping below ``lo``), in pieces of
+    ``_CHECK_ROWS`` rows (temporaries and tiles stay in the cache)."""
+    rows = min(n, _CHECK_ROWS)
+    lo, span = _tiled(lay.lo, lay.span, rows)
+    off = np.empty(lo.size, np.uint8)
+    bad = off.view(np.bool_)
+    for a in range(0, flat.size, lo.size):
+        m = min(lo.size, flat.size - a)
+        np.subtract(flat[a:a + m], lo[:m], out=off[:m])
+        if np.greater(off[:m], span[:m], out=bad[:m]).any():
+            return False
+    return True
+
+
+def _decode_words(words: np.ndarray, lay: Layout) -> np.ndarray:
+    """float64[n, k] (column-major) values of the k fields of at most 8 bytes, from the 8-byte words of every
+    row that end with them (``lay.word_at``); every byte already checked against the layout.
+
+    In a field's word the digits are bytes (first digit lowest) with the bytes before the field zeroed:
+    leading zeros. Each multiply-shift round combines neighbours (``10 a + b``, then ``100 a + b``, then
+    ``10000 a + b``; no sum reaches the next lane), as many rounds as the field has digits for."""
+    words = words[:, lay.word_at]  # [n, k] uint64, column-major: one pass over the block
+    out = np.empty(words.shape, order="F")
+    for i, end, keep, below, digits, scale in lay.word_plan:
+        t = words[:, i:end]  # contiguous: fields with the same layout decoded together
+        t &= keep  # digits -> 0..9 (their low nibbles), the bytes before the field and the dot -> 0
+        if below:  # the digits before the dot move up one byte, over it: t - b + 256 b (no carries)
+            b = t & below
+            b *= _U(255)
+            t += b
+        t *= _PAIR  # byte i + 1: 10 d_i + d_(i+1) < 256
+        if digits <= 2:
+            t >>= _U(56)
+        else:
+            t >>= _U(8)
+            t &= _M8  # pairs in 16-bit lanes
+            t *= _QUAD  # lane i + 1: 100 p_i + p_(i+1) < 2**16
+            if digits <= 4:
+                t >>= _U(48)
+            else:
+                t >>= _U(16)
+                t &= _M16
+                t *= _OCT  # the top 32 bits: 10000 q_0 + q_1 < 10**8
+                t >>= _U(32)
+        if scale == 1.0:
+            out[:, i:end] = t.view(np.int64)
+        else:  # the exact mantissa / an exact power of ten: correctly rounded
+            np.divide(t.view(np.int64), scale, out=out[:, i:end])
+    return out
+
+
+def _loop_columns(rows: np.ndarray, lay: Layout, values: np.ndarray) -> None:
+    """Fields longer than 8 bytes: a weighted sum of digit columns (exact, float32 or float64), into ``values``."""
+    n = rows.shape[0]
+    cols = np.flatnonzero(lay.loop_weights.any(0))
     dtype = np.float32 if lay.max_digits <= _F32_DIGITS else np.float64
-    mant = np.empty((lay.ncols - 1, n), dtype)
-    mant[:] = (-48.0 * lay.weights.sum(0))[:, None]  # the ASCII '0' of every digit, taken off up front
-    for k, j in zip(*np.nonzero(lay.weights), strict=True):  # one strided column per digit position (no BLAS:
-        mant[j] += rows[:, lay.start + k] * dtype(lay.weights[k, j])  # its threads stall on a loaded machine)
-    values = np.divide(mant, lay.scale[:, None])  # [ncols - 1, n] float64: float32 cast in the loop, one pass
-    return ids.view(f"S{ids.shape[1]}").ravel(), values.T
+    mant = np.empty((cols.size, n), dtype)
+    mant[:] = (-48.0 * lay.loop_weights[:, cols].sum(0))[:, None]  # the ASCII '0' of every digit, taken off up front
+    for k, i in zip(*np.nonzero(lay.loop_weights[:, cols]), strict=True):  # one strided column per digit position
+        mant[i] += rows[:, lay.start + k] * dtype(lay.loop_weights[k, cols[i]])  # (no BLAS: its threads stall on a
+    values[:, cols] = (mant / lay.scale[cols, None]).T  # loaded machine); float32 cast in the loop, one pass
