@@ -103,6 +103,8 @@ class ModelConfig:
                                 each=RELATION_LAYERS)
     relation_scales: list = opt([1.0], "scale of each relation map (one per layer, or one for all)",
                                 each=(0.5, 1.0))
+    relation_pool: str = opt("mean", "ACRN: pooling of f_phi's relation map into f_RN (section 3.2: average)",
+                             choices=("mean", "max"))
     relation_grad_mult: float = opt(0.01, "gradient multiplier from the relation head into the "
                                     "backbone maps (section 4.1)", low=0.0)
     roi_size: int = opt(7, "ROI crop size on the flattened Mixed_4f map", low=1)
@@ -124,6 +126,10 @@ class ModelConfig:
     pretrained_format: str = opt("auto", "format of the backbone checkpoint",
                                  choices=("auto", "torchvision_s3d", "kylemin_s3d", "howto100m_s3dg",
                                           "tfslim_npz", "acrn"))
+    trainable_from: str = opt("Conv2d_1a_7x7", "first backbone endpoint whose weights train; earlier ones keep "
+                              "their (pretrained) weights, as torchvision's trainable_backbone_layers",
+                              choices=("Conv2d_1a_7x7", "Conv2d_2b_1x1", "Conv2d_2c_3x3", "Mixed_3b", "Mixed_3c",
+                                       "Mixed_4b", "Mixed_4c", "Mixed_4d", "Mixed_4e", "Mixed_4f"))
     init_from: str = opt("", "acrn Base-Model checkpoint to start the backbone, flattening and every Mixed_5b/5c "
                               "from (pretrain, then fine-tune: section 4.1); '' = none")
     rpn: RPNConfig = field(default_factory=RPNConfig)
@@ -176,6 +182,8 @@ class SolverConfig:
     weight_decay: float = opt(1e-5, "L2 weight decay", low=0.0)
     clip_grad: float = opt(0.0, "clip the gradient norm to this (0 = off)", low=0.0)
     optimizer: str = opt("sgd", "optimiser", choices=("sgd", "adamw"))
+    relation_lr_mult: float = opt(1.0, "learning-rate multiplier of the relation head's own layers (g_theta, "
+                                  "f_phi, the Resize+Concat fusion)", low=0.0)
 
 
 @dataclass

@@ -92,3 +92,26 @@ def test_build_model_reads_init_from(tmp_path: Path) -> None:
     assert "tensors loaded" in model.init_report.summary()
     with pytest.raises(InputError, match="checkpoint not found"):
         build_model(load_config(None, [*SMALL, f"model.init_from={tmp_path / 'missing.pt'}"]))
+
+
+def test_trainable_from_freezes_only_the_earlier_endpoints() -> None:
+    model = _model("model.head=acrn", "model.trainable_from=Mixed_3b")
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    assert frozen and all(n.startswith("backbone.") for n in frozen)
+    assert {n.split(".")[2] for n in frozen} == {"Conv2d_1a_7x7", "Conv2d_2b_1x1", "Conv2d_2c_3x3"}
+    assert model.backbone.rgb.Mixed_3b.b0.conv.weight.requires_grad
+    assert all(p.requires_grad for p in _model("model.head=acrn").parameters())
+
+
+def test_max_pooled_relation_map_is_the_maximum_of_f_phis_output() -> None:
+    torch.manual_seed(0)
+    mean = _model("model.head=acrn").head
+    pooled = _model("model.head=acrn", "model.relation_pool=max").head
+    pooled.load_state_dict(mean.state_dict())
+    c = mean.actor_head.mixed5.in_channels
+    crops, boxes = torch.randn(3, c, 7, 7), torch.tensor([[0.0, 0, 50, 90]] * 3)
+    scene = [torch.randn(1, c, 7, 14)]
+    a = mean.eval()(crops, boxes, torch.zeros(3, dtype=torch.long), scene)
+    b = pooled.eval()(crops, boxes, torch.zeros(3, dtype=torch.long), scene)
+    assert torch.allclose(b["f_rn"], a["relation_map"].amax(dim=(2, 3, 4)))
+    assert torch.allclose(a["f_rn"], a["relation_map"].mean(dim=(2, 3, 4)))

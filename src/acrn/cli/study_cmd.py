@@ -34,10 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pretrained", type=Path, default=None,
                    help="start every run from this acrn Base-Model checkpoint instead of the pretraining stage")
     p.add_argument("--seeds", type=int, default=5, help="paired seeds (default: 5)")
-    p.add_argument("--steps", type=int, default=None, help="fine-tuning steps per run (default: 300)")
+    p.add_argument("--steps", type=int, default=None, help="fine-tuning steps per run (default: 400)")
     p.add_argument("--frames", type=int, default=8, help="input frames of the main comparison (default: 8)")
-    p.add_argument("--other-frames", type=_ints, default=[1, 4], metavar="T,T",
-                   help="Table 1b clip lengths besides --frames (default: 1,4; '' for none)")
+    p.add_argument("--other-frames", type=_ints, default=[1], metavar="T,T",
+                   help="Table 1b clip lengths besides --frames (default: 1; '' for none)")
     p.add_argument("--no-crop-only", action="store_true", help="skip the crop-only control")
     p.add_argument("--videos", type=int, default=None, help="videos of both synthetic sets (default: the presets')")
     p.add_argument("--heads", default="none,resize_concat,santoro,acrn",

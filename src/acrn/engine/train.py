@@ -52,15 +52,29 @@ class TrainResult:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
+RELATION_PARAMS = ("head.g_theta.", "head.f_phi.", "head.fuse.", "head.mixed5.")
+
+
+def relation_param(name: str, model: nn.Module) -> bool:
+    """A parameter of the relation head's own layers (``head.mixed5`` is f_phi only inside a relation head)."""
+    wrapped = hasattr(getattr(model, "head", None), "actor_head")
+    return wrapped and name.startswith(RELATION_PARAMS)
+
+
 def build_optimizer(solver: SolverConfig, model: nn.Module) -> torch.optim.Optimizer:
-    """SGD with momentum (section 4.1) or AdamW over the trainable parameters."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
+    """SGD with momentum (section 4.1) or AdamW over the trainable parameters; the relation head's own
+    layers in a second group whose lr is ``solver.relation_lr_mult`` times the schedule's."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if not named:
         raise InputError("the model has no trainable parameters")
+    rel = [p for n, p in named if relation_param(n, model)]
+    groups = [{"params": [p for n, p in named if not relation_param(n, model)], "lr_mult": 1.0}]
+    if rel:
+        groups.append({"params": rel, "lr_mult": solver.relation_lr_mult})
     if solver.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=solver.warmup_start_lr, momentum=solver.momentum,
+        return torch.optim.SGD(groups, lr=solver.warmup_start_lr, momentum=solver.momentum,
                                weight_decay=solver.weight_decay)
-    return torch.optim.AdamW(params, lr=solver.warmup_start_lr, weight_decay=solver.weight_decay)
+    return torch.optim.AdamW(groups, lr=solver.warmup_start_lr, weight_decay=solver.weight_decay)
 
 
 def _worker_init(_: int) -> None:
@@ -211,7 +225,7 @@ def _loop(cfg: Config, net: nn.Module, model: nn.Module, criterion: Criterion, o
     for step, batch in enumerate(loader, start=start):
         lr = lr_at(step)
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g.get("lr_mult", 1.0)
         if batch is None:
             raise InputError(f"step {step}: every clip of the batch failed to load (data.skip_bad=true skipped them)")
         batch = batch.to(info.device, non_blocking=True)

@@ -63,6 +63,22 @@ def build_slowfast(cfg: ModelConfig) -> SlowFast:
     return freeze_bn(model) if cfg.freeze_bn else model
 
 
+def freeze_backbone_before(backbone: nn.Module, endpoint: str) -> list[str]:
+    """Stop training every backbone parameter of the endpoints before ``endpoint`` (S3D-G / I3D / frame2d
+    layout; a SlowFast backbone is left as is). Returns the frozen parameter names."""
+    from acrn.models.inception import ENDPOINTS
+
+    if endpoint == ENDPOINTS[0] or endpoint not in ENDPOINTS:
+        return []
+    before = set(ENDPOINTS[:ENDPOINTS.index(endpoint)])
+    frozen = []
+    for name, p in backbone.named_parameters():
+        if before & set(name.split(".")):
+            p.requires_grad_(False)
+            frozen.append(name)
+    return frozen
+
+
 def build_features(cfg: ModelConfig, num_frames: int) -> tuple[nn.Module, nn.Module]:
     """``(backbone, flatten)``: the video backbone and the time flattening that gives the 2D map F."""
     if cfg.backbone == "slowfast":
@@ -100,7 +116,7 @@ def build_head(cfg: ModelConfig, channels: dict[str, int]) -> nn.Module:
         # f_phi: its own Mixed_5b/5c, initialised like the action head's (section 4.1), weights not shared.
         rn_mixed5 = build_actor_block(cfg, channels)
         rn_mixed5.load_state_dict(mixed5.state_dict())
-        return ACRNHead(actor_head, g_theta, rn_mixed5, cfg.relation_grad_mult)
+        return ACRNHead(actor_head, g_theta, rn_mixed5, cfg.relation_grad_mult, cfg.relation_pool)
     raise ValueError(f"model.head {cfg.head!r}: expected one of {', '.join(HEADS)}")
 
 
@@ -121,6 +137,7 @@ def build_model(cfg: Config) -> tuple[ActionDetector, DetectionCriterion, PostPr
                            sampling_ratio=m.roi_sampling_ratio, multilabel=m.multilabel)
     rpn = {"fg_iou": m.rpn.fg_iou, "bg_iou": m.rpn.bg_iou, "batch_per_image": m.rpn.batch_per_image,
            "positive_fraction": m.rpn.positive_fraction}
+    freeze_backbone_before(backbone, m.trainable_from)
     if m.init_from:  # pretrained detector (section 4.1): after the seeded init, so new layers keep theirs
         from acrn.config import to_dict
         from acrn.models.finetune import load_pretrained_detector

@@ -168,12 +168,15 @@ class ACRNHead(nn.Module):
     """
 
     def __init__(self, actor_head: ActorHead, g_theta: PairwiseRelation, mixed5: nn.Module,
-                 grad_mult: float = 0.01) -> None:
+                 grad_mult: float = 0.01, pool: str = "mean") -> None:
         super().__init__()
+        if pool not in ("mean", "max"):
+            raise ValueError(f"pool {pool!r}: expected 'mean' or 'max'")
         self.actor_head = actor_head
         self.g_theta = g_theta
         self.mixed5 = mixed5
         self.grad_mult = grad_mult
+        self.pool = pool
         self.inflate_t = actor_head.inflate_t
         self.relation_channels = mixed5.out_channels
         self.out_channels = actor_head.out_channels + mixed5.out_channels
@@ -186,7 +189,7 @@ class ACRNHead(nn.Module):
                     "relation_map": f_a.new_zeros(0, self.relation_channels, 1, *scene[0].shape[-2:])}
         g = self.g_theta(grad_mult(f_a, self.grad_mult), boxes, batch_idx, scene)
         rmap = self.mixed5(inflate(g, self.inflate_t))  # [R, C5c, t, h, w]
-        f_rn = rmap.mean(dim=(2, 3, 4))
+        f_rn = rmap.mean(dim=(2, 3, 4)) if self.pool == "mean" else rmap.amax(dim=(2, 3, 4))
         return {"features": torch.cat([f_a, f_rn], 1), "f_a": f_a, "f_rn": f_rn, "relation_map": rmap}
 
 
