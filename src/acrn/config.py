@@ -378,6 +378,23 @@ def to_dict(cfg: Any) -> dict:
     return dataclasses.asdict(cfg)
 
 
+def changed_values(cfg: Config) -> dict:
+    """The values of ``cfg`` that differ from the defaults, as nested dicts: an identity of a run that a
+    field added later (with its default) does not change."""
+    def diff(ours: dict, base: dict) -> dict:
+        out = {}
+        for k, v in ours.items():
+            if isinstance(v, dict):
+                sub = diff(v, base.get(k, {}))
+                if sub:
+                    out[k] = sub
+            elif k not in base or base[k] != v:
+                out[k] = v
+        return out
+
+    return diff(to_dict(cfg), to_dict(Config()))
+
+
 def from_dict(data: dict) -> Config:
     """Rebuild a validated config from :func:`to_dict` output (e.g. stored in a checkpoint)."""
     cfg = Config()

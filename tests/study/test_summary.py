@@ -61,6 +61,10 @@ def test_plan_is_seed_major_and_pairs_every_head() -> None:
                                          "acrn-T1-seed0"]
     assert len(jobs) == 2 * (2 + 1 + 4) and {j.seed for j in jobs[7:]} == {1}
     assert [j.video_ap for j in jobs[:3]] == [True, True, False]
+    side = plan([0, 1, 2], ["none", "resize_concat", "acrn"], 8, [1], crop_only=True, side_seeds=1)
+    assert [j.tag for j in side] == ["none-T8-seed0", "acrn-T8-seed0", "resize_concat-T8-seed0", "none-T8-crop-seed0",
+                                     "none-T1-seed0", "acrn-T1-seed0", "none-T8-seed1", "acrn-T8-seed1",
+                                     "none-T8-seed2", "acrn-T8-seed2"]
 
 
 def test_results_are_reused_only_with_their_fingerprint(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="where the pretraining set is generated or reused (default: data/synth-pretrain)")
     p.add_argument("--cache", type=Path, default=Path("runs/pretrain"), help="pretrained checkpoints (reused)")
     p.add_argument("--seeds", type=int, default=2, help="paired seeds (default: 2)")
-    p.add_argument("--steps", type=int, default=None, help="fine-tuning steps per run (default: 300)")
+    p.add_argument("--steps", type=int, default=None, help="fine-tuning steps per run (default: 400)")
     p.add_argument("--videos", type=int, default=None, help="videos of both synthetic sets (default: the presets')")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a value of both fine-tuning runs (repeatable)")

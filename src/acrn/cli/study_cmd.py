@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pretrained", type=Path, default=None,
                    help="start every run from this acrn Base-Model checkpoint instead of the pretraining stage")
     p.add_argument("--seeds", type=int, default=5, help="paired seeds (default: 5)")
+    p.add_argument("--side-seeds", type=int, default=3,
+                   help="seeds of Table 1a's other heads, the crop-only control and Table 1b (default: 3; the "
+                        "Base-Model / ACRN comparison always runs every seed)")
     p.add_argument("--steps", type=int, default=None, help="fine-tuning steps per run (default: 400)")
     p.add_argument("--frames", type=int, default=8, help="input frames of the main comparison (default: 8)")
     p.add_argument("--other-frames", type=_ints, default=[1], metavar="T,T",
@@ -65,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
                         pretrained=args.pretrained, seeds=list(range(args.seeds)), frames=args.frames,
                         other_frames=args.other_frames, crop_only=not args.no_crop_only, workers=args.workers,
                         overrides=args.overrides, pretrain_overrides=args.pretrain_overrides, videos=args.videos,
-                        heads=heads)
+                        heads=heads, side_seeds=min(args.side_seeds, args.seeds))
     if args.steps is not None:
         opts.steps = args.steps
     res = run_study(opts)

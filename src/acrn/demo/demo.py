@@ -22,7 +22,7 @@ from acrn.demo.run import VariantResult
 from acrn.viz import plots
 from acrn.viz.report import Image, Section, write_report
 
-DEMO_STEPS = 300  # fine-tuning steps per run (the study's default)
+DEMO_STEPS = 400  # fine-tuning steps per run (the study's default)
 
 
 @dataclass

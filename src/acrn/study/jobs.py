@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from acrn.config import Config, to_dict
+from acrn.config import Config, changed_values
 
 HEADS = {"none": "Base-Model", "resize_concat": "Resize+Concat", "santoro": "Santoro RN", "acrn": "ACRN"}
 # Fine-tuning (section 4.1) on top of the demo recipe: frozen BN of the pretrained features, the relation
@@ -55,14 +55,19 @@ class StudyJob:
 
 
 def plan(seeds: list[int], heads: list[str], frames: int, other_frames: list[int], crop_only: bool,
-         video_ap: bool = True) -> list[StudyJob]:
+         video_ap: bool = True, side_seeds: int | None = None) -> list[StudyJob]:
     """The study's runs, seed-major so that an interrupted study has whole seeds done.
 
-    ``heads`` at ``frames`` (Table 1a and the main comparison; video-AP for Base-Model and ACRN),
-    the crop-only Base-Model, and Base-Model / ACRN at each of ``other_frames`` (Table 1b)."""
+    Base-Model and ACRN at ``frames`` for every seed (the main comparison, with video-AP); for the first
+    ``side_seeds`` seeds (None: all) also the other ``heads`` (Table 1a), the crop-only Base-Model and
+    Base-Model / ACRN at each of ``other_frames`` (Table 1b), paired on the same seeds."""
     jobs = []
-    for s in seeds:
-        jobs += [StudyJob(h, frames, s, video_ap=video_ap and h in ("none", "acrn")) for h in heads]
+    main = [h for h in ("none", "acrn") if h in heads]
+    for i, s in enumerate(seeds):
+        jobs += [StudyJob(h, frames, s, video_ap=video_ap) for h in main]
+        if side_seeds is not None and i >= side_seeds:
+            continue
+        jobs += [StudyJob(h, frames, s) for h in heads if h not in main]
         if crop_only:
             jobs.append(StudyJob("none", frames, s, crop_only=True))
         jobs += [StudyJob(h, t, s) for t in other_frames for h in ("none", "acrn") if t != frames]
@@ -70,11 +75,12 @@ def plan(seeds: list[int], heads: list[str], frames: int, other_frames: list[int
 
 
 def fingerprint(cfg: Config, pretrained_digest: str, job: StudyJob) -> str:
-    """What decides a run's result: its config (without paths and display) and the pretrained weights."""
-    plain = to_dict(cfg)
+    """What decides a run's result: its config (the values that differ from the defaults, without paths and
+    display) and the pretrained weights."""
+    plain = changed_values(cfg)
     for k in ("out_dir", "progress", "log_every", "threads"):
-        plain["runtime"].pop(k, None)
-    plain["model"].pop("init_from")
+        plain.get("runtime", {}).pop(k, None)
+    plain.get("model", {}).pop("init_from", None)
     ident = {"config": plain, "pretrained": pretrained_digest, "job": asdict(job)}
     return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
 

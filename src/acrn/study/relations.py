@@ -45,6 +45,7 @@ class StudyOptions:
     crop_only: bool = True
     video_ap: bool = True
     steps: int = 400
+    side_seeds: int | None = 3  # Table 1a's other heads, the crop-only control and Table 1b on the first 3 seeds
     workers: int = 2
     dense_stride: int = 4
     overrides: list[str] = field(default_factory=list)  # --set for every fine-tuning run
@@ -88,7 +89,8 @@ def build_jobs(opts: StudyOptions, root: Path, pretrained: Path) -> list[tuple[J
     from acrn.engine.checkpoint import load_checkpoint
     from acrn.models.finetune import check_compatible
 
-    plan = J.plan(opts.seeds, opts.heads, opts.frames, opts.other_frames, opts.crop_only, opts.video_ap)
+    plan = J.plan(opts.seeds, opts.heads, opts.frames, opts.other_frames, opts.crop_only, opts.video_ap,
+                  opts.side_seeds)
     digest = J.file_digest(pretrained)
     pre_cfg = load_checkpoint(pretrained).get("config", {})
     out = []
@@ -115,8 +117,9 @@ def run_study(opts: StudyOptions) -> dict[str, Any]:
     chance = relational_chance(root, meta["classes"])
     summary = summarise(results, meta["classes"], opts.frames, chance)
     summary["pretrained"] = {"path": str(pretrained.path), "metrics": pretrained.metrics}
-    summary["protocol"] = {"seeds": opts.seeds, "steps": opts.steps, "frames": opts.frames,
-                           "other_frames": opts.other_frames, "heads": opts.heads, "overrides": opts.overrides,
+    summary["protocol"] = {"seeds": opts.seeds, "side_seeds": opts.side_seeds, "steps": opts.steps,
+                           "frames": opts.frames, "other_frames": opts.other_frames, "heads": opts.heads,
+                           "overrides": opts.overrides,
                            "dataset": {"root": str(root), "preset": meta.get("preset"),
                                        "relational_stats": meta.get("relational_stats", {})}}
     summary["timing"] = {"total_seconds": time.perf_counter() - t0,

@@ -25,8 +25,10 @@ def scalar_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     return {k: metrics[k] for k in keep if k in metrics}
 
 
-def run_one(job: StudyJob, cfg: Config, fp: str, dense_stride: int = 4, threads: int = 1) -> dict[str, Any]:
-    """Train and score ``job`` (in this process) and save its ``result.json``; return the result."""
+def run_one(job: StudyJob, cfg: Config, fp: str, dense_stride: int = 4, threads: int = 1,
+            keep: bool = False) -> dict[str, Any]:
+    """Train and score ``job`` (in this process) and save its ``result.json``; return the result.
+    ``keep``: keep the fine-tuned ``checkpoint_last.pt`` (else deleted: ~10 MB a run)."""
     import torch
 
     from acrn.demo.run import run_variant
@@ -39,12 +41,13 @@ def run_one(job: StudyJob, cfg: Config, fp: str, dense_stride: int = 4, threads:
     result = {"job": asdict(job), "model": job.model, "fingerprint": fp, "metrics": scalar_metrics(res.metrics),
               "curve": res.curve}
     save_result(Path(cfg.runtime.out_dir), result)
-    (Path(cfg.runtime.out_dir) / "checkpoint_last.pt").unlink(missing_ok=True)  # ~10 MB a run; not needed
+    if not keep:
+        (Path(cfg.runtime.out_dir) / "checkpoint_last.pt").unlink(missing_ok=True)
     return result
 
 
 def run_all(jobs: list[tuple[StudyJob, Config, str]], workers: int, log: Callable[[str], None],
-            dense_stride: int = 4) -> list[dict[str, Any]]:
+            dense_stride: int = 4, keep: bool = False) -> list[dict[str, Any]]:
     """Results of every ``(job, cfg, fingerprint)`` in order; finished runs are read, not redone."""
     results: list[dict[str, Any] | None] = [load_result(Path(c.runtime.out_dir), fp) for _, c, fp in jobs]
     todo = [i for i, r in enumerate(results) if r is None]
@@ -61,12 +64,12 @@ def run_all(jobs: list[tuple[StudyJob, Config, str]], workers: int, log: Callabl
     if workers <= 1:
         for n, i in enumerate(todo, 1):
             job, cfg, fp = jobs[i]
-            results[i] = run_one(job, cfg, fp, dense_stride, threads=0)
+            results[i] = run_one(job, cfg, fp, dense_stride, threads=0, keep=keep)
             note(i, n)
         return results  # type: ignore[return-value]
     ctx = mp.get_context("spawn")  # no fork: the parent may hold OpenMP / OpenCV thread pools
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        pending: dict[Future, int] = {pool.submit(run_one, *jobs[i], dense_stride): i for i in todo}
+        pending: dict[Future, int] = {pool.submit(run_one, *jobs[i], dense_stride, 1, keep): i for i in todo}
         done = 0
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)

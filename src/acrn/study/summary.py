@@ -86,11 +86,22 @@ def summarise(results: list[dict], classes: list[dict], frames: int, chance: dic
         if b and a:
             frames_table[str(t)] = {"Base-Model": seed_stats(b, "frame_mAP"), "ACRN": seed_stats(a, "frame_mAP"),
                                     "difference": paired(b, a, "frame_mAP")}
+    # Table 1a on the seeds every head has (the side heads may run on fewer seeds than Base-Model / ACRN)
+    at_frames = [runs for (_, t), runs in table.items() if t == frames]
+    common = sorted(set.intersection(*(set(r) for r in at_frames))) if at_frames else []
+    table_1a = {model: {"seeds": common, **{k: seed_stats({s: runs[s] for s in common}, k) for k in MEASURES}}
+                for (model, t), runs in table.items() if t == frames and common}
+    for model, entry in table_1a.items():
+        if model not in ("Base-Model", "Base-Model (crop-only)"):
+            runs = table[(model, frames)]
+            entry["vs_base"] = {k: paired({s: base[s] for s in common if s in base}, {s: runs[s] for s in common}, k)
+                                for k in ("frame_mAP", "relational")}
     crop = table.get(("Base-Model (crop-only)", frames), {})
     crop_rel = seed_stats(crop, "relational") if crop else None
     pointing = pooled_pointing(acrn) if acrn else None
-    goals = check_goals(main, heads, pointing, crop_rel, chance)
-    return {"frames": frames, "paired": main, "heads": heads, "table_1b": frames_table, "crop_only": crop_rel,
+    goals = check_goals(main, table_1a or heads, pointing, crop_rel, chance)
+    return {"frames": frames, "paired": main, "heads": heads, "table_1a": table_1a, "table_1b": frames_table,
+            "crop_only": crop_rel,
             "chance": chance, "pointing": pointing, "pointing_cam": pooled_pointing(acrn, "pointing_cam") if acrn
             else None, "goals": goals,
             "per_seed": {f"{m} (T={t})": {str(s): {k: v for k, v in r.items() if k != "raw"} for s, r in runs.items()}
@@ -116,7 +127,7 @@ def check_goals(main: dict, heads: dict, pointing: dict | None, crop_rel: dict |
                        overall["sd"] <= 0.03))
     order = [heads.get(m, {}).get("frame_mAP", {}).get("mean") for m in ("ACRN", "Santoro RN", "Resize+Concat")]
     if None not in order and len(order) == 3:
-        out.append(row("Table 1a order ACRN >= Santoro RN >= Resize+Concat (frame-AP means)", order,
+        out.append(row("Table 1a order ACRN >= Santoro RN >= Resize+Concat (frame-AP means, common seeds)", order,
                        order[0] >= order[1] >= order[2]))
     if pointing:
         out.append(row("pointing game >= 60 % on relational classes", pointing["hit_rate"],
