@@ -121,6 +121,20 @@ def timed(fn, repeats):
     return statistics.median(times), out
 
 
+def _measured_child(call: str, fields: str, src: str | None = None) -> dict:
+    """Run ``call`` (statements leaving a result ``r``) in a fresh process; return its JSON: wall ``s``,
+    ``cpu_s`` (user + system), ``sys_s``, ``peak_rss_mb`` and the ``fields`` (dict items over ``r``).
+
+    ``src``: another checkout's ``src`` folder to import acrn from (the baseline revision)."""
+    code = ("import time, json, os; t=time.perf_counter(); c=os.times();" + call +
+            "e=os.times(); hwm=[int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM')][0];"
+            "print(json.dumps({'s': time.perf_counter()-t, 'cpu_s': e.user+e.system-c.user-c.system,"
+            " 'sys_s': e.system-c.system, 'peak_rss_mb': hwm/1024, " + fields + "}))")
+    env = dict(os.environ, **({"PYTHONPATH": src} if src else {}))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def _child_end_to_end(workdir: Path, protocol: str, det: str = "det.csv", src: str | None = None,
                       repeats: int = 1) -> dict:
     """``evaluate_ava_files`` in a fresh process: wall and CPU seconds (user + system), peak RSS; with
@@ -131,16 +145,9 @@ def _child_end_to_end(workdir: Path, protocol: str, det: str = "det.csv", src: s
     if repeats > 1:
         runs = sorted((_child_end_to_end(workdir, protocol, det, src) for _ in range(repeats)), key=lambda r: r["s"])
         return {**runs[len(runs) // 2], "runs_s": [r["s"] for r in runs], "runs_mb": [r["peak_rss_mb"] for r in runs]}
-    code = ("import time, json, os; t=time.perf_counter(); c=os.times();"
-            "from acrn.eval.files import evaluate_ava_files;"
-            f"r=evaluate_ava_files(r'{workdir / 'gt.csv'}', r'{workdir / det}', r'{workdir / 'lm.pbtxt'}',"
-            f" None, '{protocol}');"
-            "e=os.times(); hwm=[int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM')][0];"
-            "print(json.dumps({'s': time.perf_counter()-t, 'cpu_s': e.user+e.system-c.user-c.system,"
-            " 'sys_s': e.system-c.system, 'mAP': r['mAP'], 'peak_rss_mb': hwm/1024}))")
-    env = dict(os.environ, **({"PYTHONPATH": src} if src else {}))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return _measured_child("from acrn.eval.files import evaluate_ava_files;"
+                           f"r=evaluate_ava_files(r'{workdir / 'gt.csv'}', r'{workdir / det}', "
+                           f"r'{workdir / 'lm.pbtxt'}', None, '{protocol}');", "'mAP': r['mAP']", src)
 
 
 def bench_ava(workdir: Path, scale: float, repeats: int, baseline_src: str | None = None,
@@ -270,15 +277,9 @@ def _child_act(workdir: Path, what: str, src: str | None = None, tubes: str = "j
     """``evaluate_act_files`` on the frame detections (``what="frame"``) or the tubes in a fresh process."""
     arg = f"frame_dets=r'{workdir / 'jhmdb_fd.csv'}'" if what == "frame" else \
         f"tubes=r'{workdir / tubes}', video_iou=(0.2, 0.5, 0.75)"
-    code = ("import time, json, os; t=time.perf_counter(); c=os.times();"
-            "from acrn.eval.files import evaluate_act_files;"
-            f"r=evaluate_act_files(r'{workdir / 'jhmdb_gt.pkl'}', 1, {arg});"
-            "e=os.times(); hwm=[int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM')][0];"
-            "print(json.dumps({'s': time.perf_counter()-t, 'cpu_s': e.user+e.system-c.user-c.system,"
-            " 'mAP': r['mAP'], 'video_mAP': r.get('video_mAP'), 'peak_rss_mb': hwm/1024}))")
-    env = dict(os.environ, **({"PYTHONPATH": src} if src else {}))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return _measured_child("from acrn.eval.files import evaluate_act_files;"
+                           f"r=evaluate_act_files(r'{workdir / 'jhmdb_gt.pkl'}', 1, {arg});",
+                           "'mAP': r['mAP'], 'video_mAP': r.get('video_mAP')", src)
 
 
 def bench_jhmdb_files(workdir: Path, baseline_src: str | None) -> dict:

@@ -104,6 +104,7 @@ def relation_ablation(checkpoint: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     from acrn.demo.run import variant_config
+    from acrn.hub import sha256_of
     from acrn.study import jobs as J
     from acrn.study.runner import run_all
     from acrn.study.summary import measures, paired
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     protocol = summary["protocol"]
     root = Path(protocol["dataset"]["root"])
     classes = json.loads((root / "meta.json").read_text())["classes"]
-    digest = J.file_digest(pretrained)
+    digest = sha256_of(pretrained)
     jobs, names = [], []
     for name in args.probes.split(","):
         for s in seeds:

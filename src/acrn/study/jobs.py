@@ -74,23 +74,21 @@ def plan(seeds: list[int], heads: list[str], frames: int, other_frames: list[int
     return jobs
 
 
-def fingerprint(cfg: Config, pretrained_digest: str, job: StudyJob) -> str:
-    """What decides a run's result: its config (the values that differ from the defaults, without paths and
-    display) and the pretrained weights."""
+def config_identity(cfg: Config) -> dict:
+    """The config values that decide a run's weights: those that differ from the defaults, without the
+    output folder and display settings (a field added later, at its default, changes nothing)."""
     plain = changed_values(cfg)
     for k in ("out_dir", "progress", "log_every", "threads"):
         plain.get("runtime", {}).pop(k, None)
+    return plain
+
+
+def fingerprint(cfg: Config, pretrained_digest: str, job: StudyJob) -> str:
+    """What decides a run's result: its config identity and the pretrained weights' bytes."""
+    plain = config_identity(cfg)
     plain.get("model", {}).pop("init_from", None)
     ident = {"config": plain, "pretrained": pretrained_digest, "job": asdict(job)}
     return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_result(folder: Path, fp: str) -> dict[str, Any] | None:

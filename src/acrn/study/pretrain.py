@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from acrn.config import Config, changed_values, load_config
+from acrn.config import Config, load_config
 from acrn.errors import InputError
 
 RECIPE = Path(__file__).resolve().parents[1] / "demo" / "recipe.yaml"
@@ -55,10 +55,10 @@ def pretrain_config(data: Path, out: Path, overrides: list[str] = ()) -> Config:
 def cache_key(cfg: Config, meta: dict) -> str:
     """Digest of the generated set's identity and every config value (that differs from the defaults)
     except paths and display."""
-    plain = changed_values(cfg)
+    from acrn.study.jobs import config_identity
+
+    plain = config_identity(cfg)
     plain.get("data", {}).pop("root", None)
-    for k in ("out_dir", "progress", "log_every", "threads"):
-        plain.get("runtime", {}).pop(k, None)
     ident = {"data": {"preset": meta.get("preset"), "seed": meta.get("seed"), "params": meta.get("params")},
              "config": plain}
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]

@@ -21,6 +21,7 @@ from typing import Any
 from acrn.config import to_dict
 from acrn.demo.run import variant_config
 from acrn.errors import InputError
+from acrn.hub import sha256_of
 from acrn.study import jobs as J
 from acrn.study.chance import relational_chance
 from acrn.study.pretrain import PRESET as PRETRAIN_PRESET
@@ -91,7 +92,7 @@ def build_jobs(opts: StudyOptions, root: Path, pretrained: Path) -> list[tuple[J
 
     plan = J.plan(opts.seeds, opts.heads, opts.frames, opts.other_frames, opts.crop_only, opts.video_ap,
                   opts.side_seeds)
-    digest = J.file_digest(pretrained)
+    digest = sha256_of(pretrained)
     pre_cfg = load_checkpoint(pretrained).get("config", {})
     out = []
     for job in plan:
