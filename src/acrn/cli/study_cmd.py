@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--side-seeds", type=int, default=3,
                    help="seeds of Table 1a's other heads, the crop-only control and Table 1b (default: 3; the "
                         "Base-Model / ACRN comparison always runs every seed)")
-    p.add_argument("--steps", type=int, default=None, help="fine-tuning steps per run (default: 400)")
+    p.add_argument("--steps", type=int, default=None, help="fine-tuning steps per run (default: 600)")
     p.add_argument("--frames", type=int, default=8, help="input frames of the main comparison (default: 8)")
     p.add_argument("--other-frames", type=_ints, default=[1], metavar="T,T",
                    help="Table 1b clip lengths besides --frames (default: 1; '' for none)")
