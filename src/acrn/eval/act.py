@@ -103,9 +103,9 @@ def act_frame_ap(gt: dict, videos: list[str], det_video: np.ndarray, det_frame: 
     score float[N], boxes float[N, 4] pixels x1,y1,x2,y2. Returns per-label AP (fraction, not %) and counts."""
     nlab = len(gt["labels"])
     warnings: list[str] = []
-    dv, df, dl = (np.asarray(x).astype(np.int64) for x in (det_video, det_frame, det_label))
+    dv, df, dl = (np.asarray(x, dtype=np.int64) for x in (det_video, det_frame, det_label))  # (no copy if int64)
     ds = np.asarray(det_score, dtype=np.float32).astype(np.float64)  # ACT holds detections in float32
-    db = np.asarray(det_boxes, dtype=np.float32).astype(np.float64).reshape(-1, 4)
+    db = np.asarray(det_boxes, dtype=np.float32).reshape(-1, 4)  # (to float64 for the candidate pairs only)
     if dl.size and (dl.min() < 0 or dl.max() >= nlab):
         raise InputError(f"detection label {int(dl[(dl < 0) | (dl >= nlab)][0])} outside 0..{nlab - 1}")
     gv, gf, gl, gb = gt_frame_boxes(gt, videos)
@@ -132,7 +132,7 @@ def act_frame_ap(gt: dict, videos: list[str], det_video: np.ndarray, det_frame: 
     rep = counts[group[cand]]
     pd = np.repeat(cand, rep)
     pg = gorder[np.repeat(starts[group[cand]], rep) + _ramp(rep)]
-    piou = iou_plus1(db[pd], gb[pg])
+    piou = iou_plus1(db[pd].astype(np.float64), gb[pg])
     tp = _match_groups(np.where(has, group, 0), ds, pd, pg, piou, counts, iou_threshold)
     num_gt = np.bincount(gl, minlength=nlab)
     aps = _curves(dl, ds, tp, num_gt, nlab, warnings, "frame-AP")

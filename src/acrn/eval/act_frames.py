@@ -94,8 +94,8 @@ def _block_bounds(buf: np.ndarray) -> list[int] | None:
 
 
 def _parse_block(buf: np.ndarray, a: int, b: int) -> tuple[np.ndarray, ...] | None:
-    """Lines buf[a:b] -> (separators int[n, 8] (the 7 commas, the newline), values float64[n, 7], (row, column)
-    int[k, 2] of fields for Python's parsers, names S[n]), or None if a line has not exactly 8 fields, a name is
+    """Lines buf[a:b] -> (name starts int[n], name ends int[n], values float64[n, 7], (row, column, start, end)
+    int[k, 4] of fields for Python's parsers, names S[n]), or None if a line has not exactly 8 fields, a name is
     over 64 bytes, or there are quotes or CRs (the general reader's per-row path: CSV quoting; and float() would
     accept "1.5\\r")."""
     blk = buf[a:b]
@@ -109,13 +109,17 @@ def _parse_block(buf: np.ndarray, a: int, b: int) -> tuple[np.ndarray, ...] | No
         return None
     val, ok, dot = parse_plain(buf, (s[:, :7] + 1).ravel(), s[:, 1:].ravel())
     ok, dot = ok.reshape(-1, 7), dot.reshape(-1, 7)
-    names = _name_words(buf, np.concatenate([[a], s[:-1, 7] + 1]), s[:, 0])
+    starts = np.concatenate([[a], s[:-1, 7] + 1])
+    names = _name_words(buf, starts, s[:, 0])
     if names is None:
         return None
-    if ok.all() and not dot[:, :2].any():  # the usual case: no field for Python's parsers
-        return s, val.reshape(-1, 7), np.zeros((0, 2), np.intp), names
-    ok[:, :2] &= ~dot[:, :2]  # frame and label: integers
-    return s, val.reshape(-1, 7), np.argwhere(~ok), names
+    if not (ok.all() and not dot[:, :2].any()):  # (usually every field is decoded here)
+        ok[:, :2] &= ~dot[:, :2]  # frame and label: integers
+        bad = np.argwhere(~ok)
+        bad = np.column_stack([bad, s[bad[:, 0], bad[:, 1]] + 1, s[bad[:, 0], bad[:, 1] + 1]])
+    else:
+        bad = np.zeros((0, 4), np.intp)
+    return starts, s[:, 0].copy(), val.reshape(-1, 7), bad, names  # (not s itself: 64 bytes a row)
 
 
 def _name_words(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray | None:
@@ -139,22 +143,25 @@ def _fast_frame_dets(path: Path, reader: _FrameReader) -> tuple[np.ndarray, np.n
     bounds = None if buf is None else _block_bounds(buf)
     if bounds is None:
         return None
-    with ThreadPoolExecutor(PARSE_THREADS) as pool:
-        blocks = list(pool.map(lambda i: _parse_block(buf, bounds[i], bounds[i + 1]), range(len(bounds) - 1)))
-    if any(blk is None for blk in blocks):
-        return None
-    vids = []
-    for a, (s, vals, bad, names) in zip(bounds, blocks, strict=False):
-        for i, j in bad:  # rare (exponents, '+', spaces, long numbers): Python decides, errors -> general reader
-            text = bytes(buf[s[i, j] + 1:s[i, j + 1]]).decode("utf-8", "replace")
-            try:
-                vals[i, j] = reader.parse_field(j + 1, text, 0)
-            except InputError:
+    rows = sum(int(np.count_nonzero(buf[a:a + (1 << 22)] == 10)) for a in range(_PAD, buf.size - _PAD, 1 << 22))
+    out = np.empty((rows - 1, 7))  # the header line is not a row
+    vids, used = [], 0
+    with ThreadPoolExecutor(PARSE_THREADS) as pool:  # blocks in order; each block's values go to their place
+        for blk in pool.map(lambda i: _parse_block(buf, bounds[i], bounds[i + 1]), range(len(bounds) - 1)):
+            if blk is None:
                 return None
-        starts = np.concatenate([[a], s[:-1, 7] + 1])  # names in order of first appearance, as the general reader
-        name_of = lambda h, st=starts, s=s: bytes(buf[st[h]:s[h, 0]]).decode("utf-8", "replace")  # noqa: E731
-        vids.append(reader._video_runs(names, name_of))
-    return np.concatenate(vids), np.concatenate([blk[1] for blk in blocks])
+            starts, ends, vals, bad, names = blk
+            for i, j, p, q in bad:  # rare (exponents, '+', spaces, long numbers): Python decides, errors -> general
+                try:
+                    vals[i, j] = reader.parse_field(j + 1, bytes(buf[p:q]).decode("utf-8", "replace"), 0)
+                except InputError:
+                    return None
+            # names in order of first appearance, as the general reader
+            name_of = lambda h, st=starts, en=ends: bytes(buf[st[h]:en[h]]).decode("utf-8", "replace")  # noqa: E731
+            vids.append(reader._video_runs(names, name_of))
+            out[used:used + vals.shape[0]] = vals
+            used += vals.shape[0]
+    return np.concatenate(vids), out[:used]
 
 
 def read_frame_dets(path: str | Path) -> FrameDets:

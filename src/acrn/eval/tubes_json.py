@@ -1,200 +1,321 @@
 """Vectorised reading of the tubes JSON ``{video: [{"label", "score", "boxes": [[frame, x1, y1, x2, y2]]}]}``.
 
 ``json.loads`` turns 2M box rows into 11M Python floats (seconds, and about a GB). This reader scans the bytes
-with numpy instead, in blocks, for the layout ``json.dumps`` writes (``", "`` and ``": "`` separators, keys
-in the order label, score, boxes): a byte-class table finds strings, brackets and number tokens; the
-brackets' nesting, the keys before the tube numbers and the separators around every number pin the layout
-down. Numbers of up to 8 bytes are decoded eight bytes at a time (exact decimal mantissa / power of ten, the
-correctly rounded double that Python's ``float`` returns), longer ones as in :mod:`acrn.eval.ava_csv`, so
-the values equal ``json.loads``'s bit for bit. Anything else (escapes, literals, other keys or key order,
-other spacing) returns None and the caller uses ``json.loads``, which also gives the error messages.
+with numpy instead, for the layout ``json.dumps`` writes (``", "`` and ``": "`` separators, keys in the order
+label, score, boxes), in blocks of about ``BLOCK_BYTES`` cut after a ``]`` outside strings, so that blocks are
+independent and scanned in ``THREADS`` threads (numpy's loops release the GIL). Per block: string contents are
+blanked (their quotes were found first, in one pass), every other byte is either structure (``[]{}",:`` and
+the space) or part of a number token; every space must follow a ``,`` or ``:`` and every ``,``/``:`` be followed
+by one; every token sits after ``": "``, ``", "`` or ``[`` and before ``,`` or ``]``. A ``[`` right before a
+token opens a box row, and the tokens must come in rows of exactly ``[a, b, c, d, e]``: so rows are checked
+from their tokens alone, and the bracket nesting (top object, video lists, tubes, boxes lists) is checked on
+the other brackets, a few per tube, with every row inside a boxes list. Numbers of up to 8 bytes are decoded
+eight bytes at a time (exact decimal mantissa / power of ten: the correctly rounded double that Python's
+``float`` returns), longer ones as in :mod:`acrn.eval.ava_csv`, exponents by ``float``, so the values equal
+``json.loads``'s bit for bit. Anything else (escapes, literals, other keys or key order, other spacing) returns
+None and the caller uses ``json.loads``, which also gives the error messages.
 """
 
 from __future__ import annotations
 
+import mmap
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from acrn.eval.ava_csv import _Chunk, _parse_numbers
-from acrn.eval.numparse import parse_short as _parse_short
+from acrn.eval.numparse import _ABOVE, _BELOW, _BYTE_J, _DOT_AT, _HIGH, _KEEP, _M8, _M16, _M32, _POW10_FRAC, _ZEROS
 from acrn.eval.tubes_npz import ParsedTubes
 
-BLOCK_BYTES = 1 << 19  # ~60k numbers per block: the uint64 temporaries stay in L2 (2.3 s vs 3.2 s at 4 MB)
-_WS, _OPEN_L, _CLOSE_L, _OPEN_O, _CLOSE_O, _NUM, _QUOTE, _COMMA, _COLON, _OTHER = range(10)
-_CLASS = np.full(256, _OTHER, np.uint8)
-_CLASS[[32, 9, 10, 13]] = _WS
-_CLASS[[91, 93, 123, 125, 34, 44, 58]] = [_OPEN_L, _CLOSE_L, _OPEN_O, _CLOSE_O, _QUOTE, _COMMA, _COLON]
-_CLASS[list(b"0123456789+-.eE")] = _NUM
-_LEVELS = (_OPEN_O, _OPEN_L, _OPEN_O, _OPEN_L, _OPEN_L)  # depth 1..5: top object, video list, tube, boxes, row
-_JSON_NUMBER = re.compile(rb"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?\Z")
-_PAD = 8
+BLOCK_BYTES = 1 << 19  # ~60k numbers per block: the temporaries stay in L2
+THREADS = 2  # blocks scanned at once (two threads: ~1.25x on our 2-vCPU machines)
+_THREADED_BYTES = 1 << 22  # smaller documents are scanned in the calling thread
+_PAD = 8  # spaces before a block's bytes (8-byte words end at every token), 2 after
+_OPEN_L, _CLOSE_L, _OPEN_O, _CLOSE_O = 91, 93, 123, 125  # [ ] { }: a close is its open + 2
+_LEVELS = (_OPEN_O, _OPEN_L, _OPEN_O, _OPEN_L)  # depth 1..4: top object, video list, tube, boxes (rows apart)
+_NUMBER = rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
+_JSON_NUMBER = re.compile(_NUMBER + rb"\Z")
+_JSON_RECORDS = re.compile(rb"(?:" + _NUMBER + rb"\x00+)*")  # NUL-padded fixed-width records
+_WS = b" \t\r\n"
 
 
-def _numbers(blk: np.ndarray, s: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Values and has-dot flags of the number tokens ``blk[s:e]``, or None if one is not a JSON number."""
-    val, ok, dot = _parse_short(blk, s, e)
-    lo = np.flatnonzero((e - s) > 8)
-    if lo.size:
-        val[lo], ok[lo], dot[lo] = _parse_numbers(_Chunk(blk.tobytes()), s[lo], e[lo])
-    pos = s + (blk[s] == 45)  # JSON: a digit after the optional '-', no leading zeros, no trailing dot
-    d0, d1 = blk[pos], np.where(pos + 1 < e, blk[pos + 1], 0)
-    if np.any(ok & ((pos >= e) | (d0 < 48) | (d0 > 57) | (blk[e - 1] == 46) | ((d0 == 48) & (d1 >= 48) & (d1 <= 57)))):
+_U = np.uint64
+_LONG_WIDTH = 32  # tokens up to this long that the 8-byte decoder leaves are decoded together by numpy
+
+
+def _numbers(blk: np.ndarray, s: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Values, has-dot flags and the byte before each number token ``blk[s:e]`` (``s >= 8``), or None if one
+    is not a JSON number.
+
+    Two 8-byte gathers per token (its first six bytes with the two before, its last eight) carry everything:
+    tokens of at most 8 bytes are decoded as in :func:`acrn.eval.numparse.parse_plain` (exact), with JSON's
+    rules (a digit after the optional '-', no leading zeros, no dot first or last; "-0" is the integer 0);
+    the rest (long mantissas as ``repr`` writes scores, exponents) must match JSON's number grammar and are
+    converted by numpy's string-to-double cast (correctly rounded, as Python's ``float``)."""
+    words = np.ndarray((blk.size - 7,), "<u8", blk, 0, (1,))  # (a gather from this unaligned view: ~6 ns)
+    p1, neg = blk[s - 1], blk[s] == 45
+    n = np.minimum(e - s - neg, 9)
+    t = (words[e - 8] ^ _ZEROS) & _KEEP.take(n)  # the token's last 8 bytes XOR '0'; those before it: digit 0
+    flag = ((t + _U(0x7676767676767676)) | t) & _HIGH  # byte >= 10 (or >= 0x80)
+    idx = (np.bitwise_count(flag - _U(1)) >> np.uint8(3)).astype(np.intp)  # the flagged byte, 8 if none
+    dot = idx < 8
+    ok = ((flag & (flag - _U(1))) == 0) & ((t & _BYTE_J.take(idx)) == _DOT_AT.take(idx)) & (n <= 8) & (n > dot)
+    top = (_U(8) * (_U(8) - n.astype(_U)))  # the first digit's bit offset (n >= 1 where ok)
+    d0, d1 = (t >> top) & _U(0xFF), (t >> (top + _U(8))) & _U(0xFF)  # first two bytes after '-', XOR '0'
+    if np.any(ok & ((d0 == 0x1E) | (idx == 7) | ((d0 == 0) & (n >= 2) & (d1 != 0x1E)))):
+        return None  # '.5', '5.', '01', '-01' ('.' XOR '0' = 0x1E)
+    t = ((t & _BELOW.take(idx)) << _U(8)) | (t & _ABOVE.take(idx))
+    t = (t * _U(10) + (t >> _U(8))) & _M8
+    t = (t * _U(100) + (t >> _U(16))) & _M16
+    t = (t * _U(10000) + (t >> _U(32))) & _M32
+    val = t.astype(np.float64) / _POW10_FRAC.take(idx)
+    val.view(_U)[...] |= (neg & (dot | (t != 0))).view(np.uint8).astype(_U) << _U(63)  # "-0" -> 0, "-0.0" -> -0.0
+    rest = np.flatnonzero(~ok)
+    if rest.size and not _long_numbers(blk, s[rest], e[rest], val, dot, rest):
         return None
-    for i in np.flatnonzero(~ok):  # exponents, long mantissas: Python's float decides
-        text = blk[s[i]:e[i]].tobytes()
+    return val, dot, p1
+
+
+def _long_numbers(blk, s, e, val, dot, at) -> bool:
+    """Decode tokens the 8-byte path left (into ``val``/``dot`` at ``at``); False if one is not a JSON number."""
+    width = int((e - s).max()) + 1  # at least one NUL after each token: records cannot run together
+    if width > _LONG_WIDTH:
+        texts = [blk[a:b].tobytes() for a, b in zip(s, e, strict=True)]
+    else:
+        cols = np.arange(width)
+        inside = cols < (e - s)[:, None]
+        mat = np.where(inside, blk[np.minimum(s[:, None] + cols, blk.size - 1)], 0).astype(np.uint8)
+        if np.any((mat == 0) & inside) or not _JSON_RECORDS.fullmatch(mat.tobytes()):
+            return False  # a NUL inside a token, or not JSON's number grammar
+        val[at] = mat.view(f"S{width}").ravel().astype(np.float64)
+        dot[at] = np.any(inside & ((mat == 46) | ((mat | 32) == 101)), axis=1)
+        return True
+    for i, text in zip(at, texts, strict=True):
         if not _JSON_NUMBER.match(text):
-            return None
-        val[i], dot[i] = float(text), True
-    val[~dot] += 0.0  # JSON "-0" is the int 0: no negative zero
-    return val, dot
+            return False
+        val[i], dot[i] = float(text), b"." in text or b"e" in text.lower()
+    return True
 
 
-def _blank_strings(c: np.ndarray, q: np.ndarray, parity: int) -> int:
-    """Set the classes of the bytes between quotes ``q`` to whitespace, in place (strings are short and few:
-    this touches only their bytes). ``parity``: the block starts inside a string. Returns the parity at its end."""
-    opens = np.concatenate([[_PAD - 1], q]) if parity else q  # a string open from the previous block
-    starts, ends = opens[0::2] + 1, opens[1::2]
-    if starts.size > ends.size:  # the last string goes on in the next block
-        ends = np.append(ends, c.size - 2)
+def _find_quotes(arr: np.ndarray, mapper) -> tuple[np.ndarray, int]:
+    """Positions of every '"' in ``arr`` (there are no escapes: every one opens or closes a string), and the
+    number of '[' bytes."""
+    step = 1 << 22
+    parts = list(mapper(lambda a: (np.flatnonzero(arr[a:a + step] == 34) + a,
+                                   int(np.count_nonzero(arr[a:a + step] == _OPEN_L))), range(0, arr.size, step)))
+    return np.concatenate([np.zeros(0, np.intp), *(p[0] for p in parts)]), sum(p[1] for p in parts)
+
+
+def _cuts(data: bytes, lo: int, hi: int, quotes: np.ndarray) -> list[int]:
+    """Bounds of blocks of ``data[lo:hi]`` (offsets from ``lo``): each ends right after a ']' outside strings
+    (no token, key or string is cut)."""
+    bounds = [0]
+    while bounds[-1] < hi - lo:
+        b = data.find(b"]", lo + bounds[-1] + BLOCK_BYTES, hi) + 1
+        while b and np.searchsorted(quotes, b - 1 - lo) % 2:  # that ']' is inside a string
+            b = data.find(b"]", b, hi) + 1
+        bounds.append(b - lo if b else hi - lo)
+    return bounds
+
+
+def _blank_strings(blk: np.ndarray, q: np.ndarray) -> None:
+    """Set the bytes between each pair of quotes ``q`` (block positions) to '"', in place."""
+    starts, ends = q[0::2] + 1, q[1::2]
     n = ends - starts
-    idx = np.repeat(starts - np.cumsum(np.concatenate([[0], n[:-1]])), n) + np.arange(int(n.sum()))
-    c[idx] = _WS
-    return int(opens.size % 2)
+    blk[np.repeat(starts - np.cumsum(np.concatenate([[0], n[:-1]])), n) + np.arange(int(n.sum()))] = 34
 
 
-class _Scan:
-    """Per block: quotes, brackets (position, class), separator count, box values and the bytes around
-    them, and the tube-level numbers (position, value, has dot, key)."""
-
-    def __init__(self):
-        self.quotes, self.brackets, self.kinds = [], [], []
-        self.values, self.before, self.after = [], [], []
-        self.tpos, self.tval, self.tdot, self.tkey = [], [], [], []
-        self.seps = 0
-
-    def block(self, arr: np.ndarray, a: int, b: int, parity: int) -> int | None:
-        """Scan ``arr[a:b]`` (inside a string at its start iff ``parity``); the parity at its end, or None."""
-        blk = np.concatenate([np.full(_PAD, 32, np.uint8), arr[a:b], np.full(2, 32, np.uint8)])
-        c = _CLASS[blk]
-        q = np.flatnonzero(c == _QUOTE)
-        parity = _blank_strings(c, q, parity)
-        if np.count_nonzero(c == _OTHER):
-            return None
-        off = a - _PAD
-        self.quotes.append(q + off)
-        br = np.flatnonzero((c >= _OPEN_L) & (c <= _CLOSE_O))
-        self.brackets.append(br + off), self.kinds.append(c[br])
-        self.seps += int(np.count_nonzero(c == _COMMA) + np.count_nonzero(c == _COLON))
-        edge = np.diff((c == _NUM).view(np.int8))
-        s, e = np.flatnonzero(edge == 1) + 1, np.flatnonzero(edge == -1) + 1
-        parsed = _numbers(blk, s, e)
-        if parsed is None or np.any((blk[s - 1] != 32) & (blk[s - 1] != 91)):
-            return None
-        val, dot = parsed
-        before = np.where(blk[s - 1] == 32, blk[s - 2], blk[s - 1])  # json.dumps: one space after , and :
-        tube = before == 58
-        ts = s[tube]
-        key = blk[(ts - 8)[:, None] + np.arange(5)].copy().view("S5").ravel()  # "label": 7 -> label
-        if np.any(blk[ts - 3] != 34) or np.any(blk[ts - 9] != 34):
-            return None
-        self.tpos.append(ts + off), self.tval.append(val[tube]), self.tdot.append(dot[tube]), self.tkey.append(key)
-        self.values.append(val[~tube]), self.before.append(before[~tube]), self.after.append(blk[e[~tube]])
-        return parity
-
-    def arrays(self) -> dict:
-        cat = {k: np.concatenate(getattr(self, k)) for k in ("quotes", "brackets", "kinds", "values", "before",
-                                                               "after", "tpos", "tval", "tdot", "tkey")}
-        return {**cat, "seps": self.seps}
-
-
-def parse_tubes_json(data: bytes) -> ParsedTubes | None:
-    """The tubes of a JSON document in the layout above, or None (then use ``json.loads``)."""
-    if b"\\" in data or b"{" not in data[:4096]:  # escapes, or not an object near the start
+def _scan(arr: np.ndarray, a: int, b: int, quotes: np.ndarray) -> tuple | None:
+    """Scan ``arr[a:b]`` (a whole number of strings): (non-row brackets (position, byte), row positions,
+    tube tokens (position, value, has dot), row values, bytes before and after them, separator count), or None
+    where the layout differs."""
+    n = b - a
+    blk = np.empty(n + _PAD + 2, np.uint8)
+    blk[:_PAD], blk[_PAD + n:] = 32, 32
+    blk[_PAD:_PAD + n] = arr[a:b]
+    off = a - _PAD
+    _blank_strings(blk, quotes[np.searchsorted(quotes, a):np.searchsorted(quotes, b)] - off)
+    u = blk | 32  # '[' -> '{', ']' -> '}'
+    brk = (u == _OPEN_O) | (u == _CLOSE_O)
+    cm, co, sp = blk == 44, blk == 58, blk == 32
+    sep = cm | co
+    if not np.array_equal(sp[_PAD:_PAD + n], sep[_PAD - 1:_PAD + n - 1]):  # one space after each , and :
         return None
-    arr = np.frombuffer(data, np.uint8)
-    scan, parity, a = _Scan(), 0, 0
-    while a < arr.size:
-        b = data.find(b"]", a + BLOCK_BYTES) + 1 or arr.size  # cut after a row's ']': no number, no key split
-        parity = scan.block(arr, a, b, parity)
-        if parity is None:
+    tok = ~(brk | sep | sp | (blk == 34))
+    edge = np.flatnonzero(tok[1:] != tok[:-1]) + 1  # token starts and ends, alternating (the pads are spaces)
+    s, e = edge[0::2], edge[1::2]
+    parsed = _numbers(blk, s, e)
+    if parsed is None:
+        return None
+    val, dot, p1 = parsed
+    after = blk[e]
+    if np.any((p1 != 32) & (p1 != _OPEN_L)) or np.any((after != 44) & (after != _CLOSE_L)):
+        return None  # a token after ': ', ', ' or '[', before ',' or ']'
+    colon = np.flatnonzero(co)
+    at = np.searchsorted(s, colon + 2).clip(0, max(s.size - 1, 0))
+    tube = at[s[at] == colon + 2] if s.size else s  # '"label": 0', '"score": 0.5' (the rest: box rows)
+    first, last = np.flatnonzero(p1 == _OPEN_L), np.flatnonzero(after == _CLOSE_L)
+    if first.size != last.size or np.any(last - first != 4) or 5 * first.size + tube.size != s.size:
+        return None  # rows of exactly five tokens, '[a, b, c, d, e]' (', ' between them: p1 and after)
+    br = np.flatnonzero(brk)
+    kind = blk[br]
+    row = ((kind == _OPEN_L) & tok[br + 1]) | ((kind == _CLOSE_L) & tok[br - 1])
+    if np.count_nonzero(tok[br + 1] | tok[br - 1]) != np.count_nonzero(row):
+        return None  # '{' or '}' next to a token
+    keep = ~row  # the rows' brackets are checked through their tokens: the nesting is checked on the others
+    return (br[keep] + off, kind[keep], s[first] - 1 + off, e[last] + off, s[tube] + off, e[tube] + off, val[tube],
+            dot[tube], np.delete(val, tube), int(np.count_nonzero(cm)), colon.size)
+
+
+def parse_tubes_json(data: bytes | mmap.mmap) -> ParsedTubes | None:
+    """The tubes of a JSON document (its bytes or a memory map) in the layout above, or None (then use
+    ``json.loads``)."""
+    lo, hi = 0, len(data)
+    while lo < hi and data[lo] in _WS:
+        lo += 1
+    while hi > lo and data[hi - 1] in _WS:
+        hi -= 1
+    if data.find(b"\\") >= 0 or hi - lo < 2 or data[lo] != _OPEN_O or data[hi - 1] != _CLOSE_O:
+        return None  # escapes, or not an object
+    arr = np.frombuffer(data, np.uint8)[lo:hi]
+    pool = ThreadPoolExecutor(THREADS) if THREADS > 1 and arr.size > _THREADED_BYTES else None
+    mapper = pool.map if pool else map
+    try:
+        quotes, opens = _find_quotes(arr, mapper)
+        if quotes.size % 2:
             return None
-        a = b
-    return _structure(data, scan.arrays())
+        bounds = _cuts(data, lo, hi, quotes)
+        values = np.empty(5 * opens)  # >= the row values: rows (5 each) start with '['
+        parts, used = [], 0
+        for part in mapper(lambda i: _scan(arr, bounds[i], bounds[i + 1], quotes), range(len(bounds) - 1)):
+            if part is None:
+                return None
+            vals, part = part[-3], part[:-3] + part[-2:]  # the block's values go straight to their place
+            values[used:used + vals.size] = vals
+            parts.append(part)
+            used += vals.size
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
+    keys = ("brackets", "kinds", "rows", "row_ends", "tpos", "tend", "tval", "tdot")
+    t = {k: np.concatenate([p[j] for p in parts]) for j, k in enumerate(keys)}
+    t["quotes"], t["commas"], t["colons"], t["values"] = quotes, sum(p[-2] for p in parts), sum(
+        p[-1] for p in parts), values[:used]
+    return _structure(arr, t)
 
 
-def _structure(data: bytes, t: dict) -> ParsedTubes | None:
-    """Check the nesting and the layout of the scanned document; assemble the tubes."""
+def _structure(arr: np.ndarray, t: dict) -> ParsedTubes | None:
+    """Check the nesting of the non-row brackets, then that every byte between the document's parts is where
+    the layout puts it (so nothing else is in the file); assemble the tubes."""
     br, kinds, q = t["brackets"], t["kinds"], t["quotes"]
-    if q.size % 2 or br.size == 0 or kinds[0] != _OPEN_O:
+    if br.size == 0 or kinds[0] != _OPEN_O or br[0] != 0:
         return None
     opens = (kinds == _OPEN_L) | (kinds == _OPEN_O)
     depth = np.cumsum(np.where(opens, 1, -1))
     level = np.where(opens, depth, depth + 1)  # an open and its close share a level
-    if depth.min() < 0 or depth[-1] != 0 or np.count_nonzero(depth == 0) != 1 or level.max() > 5:
+    if depth.min() < 0 or depth[-1] != 0 or np.count_nonzero(depth == 0) != 1 or level.max() > 4:
         return None
     by_level = np.argsort(level, kind="stable")  # well nested: each level alternates open, matching close
     k, lv = kinds[by_level], level[by_level]
-    if not (np.all(opens[by_level][0::2]) and np.array_equal(k[1::2], k[0::2] + 1)):
+    if not (np.all(opens[by_level][0::2]) and np.array_equal(k[1::2], k[0::2] + 2)):
         return None
-    if any(np.any(k[0::2][lv[0::2] == d + 1] != _LEVELS[d]) for d in range(5)):
+    if any(np.any(k[0::2][lv[0::2] == d + 1] != _LEVELS[d]) for d in range(4)):
         return None
-    pos = {d: (br[opens & (level == d)], br[~opens & (level == d)]) for d in (2, 3, 4, 5)}
-    (lists, lists_end), (tubes, tubes_end), (boxes, _), (rows, _) = (pos[d] for d in (2, 3, 4, 5))
+    pos = {d: (br[opens & (level == d)], br[~opens & (level == d)]) for d in (2, 3, 4)}
+    (lists, lists_end), (tubes, tubes_end), (boxes, boxes_end) = (pos[d] for d in (2, 3, 4))
     nt = tubes.size
     if boxes.size != nt or np.any(np.searchsorted(tubes, boxes) - 1 != np.arange(nt)):
         return None  # one boxes list per tube
     qo, qc = q[0::2], q[1::2]
-    kidx = np.searchsorted(qo, tubes)  # the tube's three keys are its first three strings, and its only ones
+    kidx = np.searchsorted(qo, tubes)  # a tube's first three strings are its keys
     if nt and kidx[-1] + 2 >= qo.size:
         return None
-    nxt = kidx + 3
-    has = nxt < qo.size
-    if np.any(qo[nxt[has]] < tubes_end[has]) or np.any(qo[kidx + 2] > boxes):
-        return None
-    names_mask = np.ones(qo.size, bool)
     for j, name in enumerate((b"label", b"score", b"boxes")):
-        names_mask[kidx + j] = False
         sel = kidx + j
-        if np.any(qc[sel] - qo[sel] != 6) or np.any(np.frombuffer(data, np.uint8)[(qo[sel] + 1)[:, None] +
-                                                                                    np.arange(5)].copy().view("S5")
-                                                    .ravel() != name):
+        if np.any(qc[sel] - qo[sel] != 6) or np.any(arr[(qo[sel] + 1)[:, None] + np.arange(5)].view("S5").ravel()
+                                                    != name):
             return None
+    names_mask = np.ones(qo.size, bool)
+    names_mask[np.concatenate([kidx, kidx + 1, kidx + 2])] = False
     names_at = np.flatnonzero(names_mask)
-    if names_at.size != lists.size or np.any(qc[names_at] > lists) or np.any(qo[names_at][1:] < lists_end[:-1]):
+    if names_at.size != lists.size:
         return None
-    return _assemble(data, t, qo[names_at], qc[names_at], lists, tubes, boxes, rows)
+    rows, row_ends = t["rows"], t["row_ends"]
+    rows_per_tube = np.searchsorted(rows, boxes_end) - np.searchsorted(rows, boxes)
+    tubes_per_video = np.searchsorted(tubes, lists_end) - np.searchsorted(tubes, lists)
+    if rows.size != row_ends.size or rows_per_tube.sum() != rows.size or tubes_per_video.sum() != nt:
+        return None  # a row outside a boxes list, a tube outside a video's list
+    if not (_videos_in_place(arr, qo[names_at], qc[names_at], lists, lists_end, tubes, tubes_end, tubes_per_video)
+            and _tubes_in_place(arr, t, qo, qc, kidx, tubes, tubes_end, boxes, boxes_end, rows_per_tube)):
+        return None
+    return _assemble(arr, t, qo[names_at], qc[names_at], tubes_per_video, rows_per_tube)
 
 
-def _assemble(data, t, name_open, name_close, lists, tubes, boxes, rows) -> ParsedTubes | None:
-    nt, nr = tubes.size, rows.size
-    tpos, tkey, tval = t["tpos"], t["tkey"], t["tval"]
-    # tube numbers: label then score, each after its own key, inside its tube before the boxes
-    if tpos.size != 2 * nt or np.any(tkey[0::2] != b"label") or np.any(tkey[1::2] != b"score"):
+def _next_is(arr: np.ndarray, at: np.ndarray, char: bytes, then: np.ndarray, gap: int) -> bool:
+    """``arr[at] == char`` and ``then == at + gap`` everywhere (e.g. ', ' then the next part)."""
+    return bool(np.all(arr[at] == char[0]) and np.array_equal(then, at + gap))
+
+
+def _videos_in_place(arr, name_open, name_close, lists, lists_end, tubes, tubes_end, tubes_per_video) -> bool:
+    """``{"name": [tube, tube], "name": []}``: each byte between a name, its list and its tubes as json.dumps
+    writes it."""
+    nv = lists.size
+    if nv == 0:
+        return arr.size == 2
+    if name_open[0] != 1 or lists_end[-1] != arr.size - 2:
+        return False
+    if not (_next_is(arr, name_close + 1, b":", lists, 2) and _next_is(arr, lists_end[:-1] + 1, b",",
+                                                                       name_open[1:], 2)):
+        return False
+    full = tubes_per_video > 0
+    first = np.cumsum(tubes_per_video) - tubes_per_video
+    last_end = tubes_end[(first + tubes_per_video - 1)[full]]
+    if not (np.array_equal(tubes[first[full]], lists[full] + 1) and np.array_equal(lists_end[full], last_end + 1)
+            and np.array_equal(lists_end[~full], lists[~full] + 1)):
+        return False
+    inner = np.ones(tubes.size, bool)
+    inner[(first + tubes_per_video - 1)[full]] = False  # tubes followed by another tube of the same video
+    return _next_is(arr, tubes_end[inner] + 1, b",", tubes[np.flatnonzero(inner) + 1], 2)
+
+
+def _tubes_in_place(arr, t, qo, qc, kidx, tubes, tubes_end, boxes, boxes_end, rows_per_tube) -> bool:
+    """``{"label": 0, "score": 0.5, "boxes": [row, row]}`` and rows ``[a, b, c, d, e]`` separated by ', '."""
+    tpos, tend, rows, row_ends = t["tpos"], t["tend"], t["rows"], t["row_ends"]
+    if tpos.size != 2 * tubes.size:
+        return False
+    lab, sco = tpos[0::2], tpos[1::2]
+    checks = (np.array_equal(qo[kidx], tubes + 1), _next_is(arr, qc[kidx] + 1, b":", lab, 2),
+              _next_is(arr, tend[0::2], b",", qo[kidx + 1], 2), _next_is(arr, qc[kidx + 1] + 1, b":", sco, 2),
+              _next_is(arr, tend[1::2], b",", qo[kidx + 2], 2), _next_is(arr, qc[kidx + 2] + 1, b":", boxes, 2),
+              np.array_equal(tubes_end, boxes_end + 1))
+    if not all(checks) or np.any(rows_per_tube == 0):
+        return False
+    first = np.cumsum(rows_per_tube) - rows_per_tube
+    last = first + rows_per_tube - 1
+    if not (np.array_equal(rows[first], boxes + 1) and np.array_equal(row_ends[last] + 1, boxes_end)):
+        return False
+    inner = np.ones(rows.size, bool)
+    inner[last] = False  # rows followed by another row of the same tube
+    return _next_is(arr, row_ends[inner] + 1, b",", rows[np.flatnonzero(inner) + 1], 2)
+
+
+def _assemble(arr, t, name_open, name_close, tubes_per_video, rows_per_tube) -> ParsedTubes | None:
+    nt, nr = tubes_per_video.sum(), rows_per_tube.sum()
+    if np.any(t["tdot"][0::2]):
+        return None  # a label must be an integer
+    vals = t["values"]
+    if vals.size != 5 * nr or t["colons"] != name_open.size + 3 * nt:
         return None
-    if nt and (np.any(tpos[0::2] < tubes) or np.any(tpos[1::2] > boxes) or np.any(t["tdot"][0::2])):
-        return None
-    vals, before, after = t["values"], t["before"], t["after"]
-    if vals.size != 5 * nr:
-        return None
-    before, after = before.reshape(-1, 5), after.reshape(-1, 5)  # rows of [a, b, c, d, e]
-    if not (np.all(before[:, 0] == 91) and np.all(before[:, 1:] == 44) and np.all(after[:, :4] == 44)
-            and np.all(after[:, 4] == 93)):
-        return None
-    rows_per_tube = np.diff(np.searchsorted(rows, np.append(boxes, np.inf)))
-    tubes_per_video = np.diff(np.searchsorted(tubes, np.append(lists, np.inf)))
-    if np.any(rows_per_tube == 0) or rows_per_tube.sum() != nr:
-        return None
-    expected = name_open.size + 3 * nt  # colons, then commas
-    expected += max(name_open.size - 1, 0) + int(np.sum(np.maximum(tubes_per_video - 1, 0)))
-    expected += 2 * nt + int(np.sum(rows_per_tube - 1)) + 4 * nr
-    if t["seps"] != expected:
+    commas = max(name_open.size - 1, 0) + int(np.sum(np.maximum(tubes_per_video - 1, 0)))  # between videos, tubes
+    commas += 2 * nt + int(np.sum(rows_per_tube - 1)) + 4 * nr  # between a tube's members, its rows, row values
+    if t["commas"] != commas:
         return None
     try:
-        names = [data[a + 1:b].decode("utf-8") for a, b in zip(name_open, name_close, strict=True)]
+        names = [arr[a + 1:b].tobytes().decode("utf-8") for a, b in zip(name_open, name_close, strict=True)]
     except UnicodeDecodeError:
         return None
-    if len(set(names)) != len(names):
-        return None  # a repeated key: json.loads keeps the last one
-    return ParsedTubes(names, np.repeat(np.arange(lists.size), tubes_per_video), tval[0::2].astype(np.int64),
+    if len(set(names)) != len(names) or any(min(nm, default=" ") < " " for nm in names):
+        return None  # a repeated key (json.loads keeps the last one), or a control character (it refuses)
+    tval = t["tval"]
+    return ParsedTubes(names, np.repeat(np.arange(names.__len__()), tubes_per_video), tval[0::2].astype(np.int64),
                        tval[1::2], rows_per_tube, vals.reshape(-1, 5))
