@@ -178,3 +178,22 @@ def test_edge_values_and_names(monkeypatch, text):
 ])
 def test_near_misses_go_to_json_loads(text):
     assert parse_tubes_json(text) is None
+
+
+def test_long_tokens_follow_json_grammar():
+    """Tokens over 8 bytes (numpy's cast path): accepted exactly when they are JSON numbers, values as float()."""
+    import re
+
+    grammar = re.compile(rb"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?\Z")
+    rng = np.random.default_rng(3)
+    good = [repr(float(x)) for x in rng.random(200)] + ["-0.123456789012", "123456789012", "1.5e-07", "-0.0000000001"]
+    bad = ["0123456789.5", "1234567890.", ".1234567890", "-.1234567890", "12345.678.9", "1234567890-1",
+           "00.123456789", "-0123456789", "1234567890e", "12345678901+"]
+    for tok in good + bad:
+        blk = np.frombuffer(("        7 " + tok + "  ").encode(), np.uint8)
+        s = np.array([8, 10])
+        e = s + np.array([1, len(tok)])
+        got = _numbers(blk, s, e)
+        assert (got is not None) == bool(grammar.match(tok.encode())), tok
+        if got is not None:
+            assert got[0][1] == float(tok) and np.signbit(got[0][1]) == np.signbit(float(tok)), tok

@@ -1,19 +1,21 @@
 """Vectorised reading of the tubes JSON ``{video: [{"label", "score", "boxes": [[frame, x1, y1, x2, y2]]}]}``.
 
 ``json.loads`` turns 2M box rows into 11M Python floats (seconds, and about a GB). This reader scans the bytes
-with numpy instead, for the layout ``json.dumps`` writes (``", "`` and ``": "`` separators, keys in the order
-label, score, boxes), in blocks of about ``BLOCK_BYTES`` cut after a ``]`` outside strings, so that blocks are
-independent and scanned in ``THREADS`` threads (numpy's loops release the GIL). Per block: string contents are
-blanked (their quotes were found first, in one pass), every other byte is either structure (``[]{}",:`` and
-the space) or part of a number token; every space must follow a ``,`` or ``:`` and every ``,``/``:`` be followed
-by one; every token sits after ``": "``, ``", "`` or ``[`` and before ``,`` or ``]``. A ``[`` right before a
-token opens a box row, and the tokens must come in rows of exactly ``[a, b, c, d, e]``: so rows are checked
-from their tokens alone, and the bracket nesting (top object, video lists, tubes, boxes lists) is checked on
-the other brackets, a few per tube, with every row inside a boxes list. Numbers of up to 8 bytes are decoded
-eight bytes at a time (exact decimal mantissa / power of ten: the correctly rounded double that Python's
-``float`` returns), longer ones as in :mod:`acrn.eval.ava_csv`, exponents by ``float``, so the values equal
-``json.loads``'s bit for bit. Anything else (escapes, literals, other keys or key order, other spacing) returns
-None and the caller uses ``json.loads``, which also gives the error messages.
+(or a memory map of the file) with numpy instead, for the layout ``json.dumps`` writes (``", "`` and ``": "``
+separators, keys in the order label, score, boxes). The quotes are found first, in one pass; blocks of about
+``BLOCK_BYTES`` end right after a ``]`` outside strings, so they are independent and scanned in ``THREADS``
+threads (numpy's loops release the GIL). Per block: string contents are blanked; every other byte is either
+structure (``[]{}",:`` and the space) or part of a number token; every space must follow a ``,`` or ``:`` and
+every ``,``/``:`` be followed by one; every token sits after ``": "``, ``", "`` or ``[`` and before ``,`` or
+``]``. A ``[`` right before a token opens a box row, and rows must hold exactly five tokens: so rows are
+checked from their tokens alone, and the bracket nesting (top object, video lists, tubes, boxes lists) on
+the other brackets, a few per tube. Then every byte between the document's parts is checked where the layout
+puts it, and the comma and colon counts against the layout's. Numbers of up to 8 bytes are decoded eight
+bytes at a time (exact decimal mantissa / power of ten: the correctly rounded double that Python's ``float``
+returns), longer ones checked against JSON's number grammar and converted by numpy's string-to-double cast
+(also correctly rounded), so the values equal ``json.loads``'s bit for bit. Anything else (escapes,
+literals, other keys or key order, other spacing) returns None and the caller uses ``json.loads``, which also
+gives the error messages.
 """
 
 from __future__ import annotations
@@ -37,8 +39,6 @@ _NUMBER = rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
 _JSON_NUMBER = re.compile(_NUMBER + rb"\Z")
 _JSON_RECORDS = re.compile(rb"(?:" + _NUMBER + rb"\x00+)*")  # NUL-padded fixed-width records
 _WS = b" \t\r\n"
-
-
 _U = np.uint64
 _LONG_WIDTH = 32  # tokens up to this long that the 8-byte decoder leaves are decoded together by numpy
 
@@ -47,8 +47,8 @@ def _numbers(blk: np.ndarray, s: np.ndarray, e: np.ndarray) -> tuple[np.ndarray,
     """Values, has-dot flags and the byte before each number token ``blk[s:e]`` (``s >= 8``), or None if one
     is not a JSON number.
 
-    Two 8-byte gathers per token (its first six bytes with the two before, its last eight) carry everything:
-    tokens of at most 8 bytes are decoded as in :func:`acrn.eval.numparse.parse_plain` (exact), with JSON's
+    One 8-byte gather per token (its last eight bytes) and two byte gathers carry everything: tokens of at
+    most 8 bytes are decoded as in :func:`acrn.eval.numparse.parse_plain` (exact), with JSON's
     rules (a digit after the optional '-', no leading zeros, no dot first or last; "-0" is the integer 0);
     the rest (long mantissas as ``repr`` writes scores, exponents) must match JSON's number grammar and are
     converted by numpy's string-to-double cast (correctly rounded, as Python's ``float``)."""
@@ -85,7 +85,10 @@ def _long_numbers(blk, s, e, val, dot, at) -> bool:
         cols = np.arange(width)
         inside = cols < (e - s)[:, None]
         mat = np.where(inside, blk[np.minimum(s[:, None] + cols, blk.size - 1)], 0).astype(np.uint8)
-        if np.any((mat == 0) & inside) or not _JSON_RECORDS.fullmatch(mat.tobytes()):
+        plain = _plain_decimals(mat, inside)
+        other = ~plain
+        if other.any() and (np.any((mat[other] == 0) & inside[other]) or
+                            not _JSON_RECORDS.fullmatch(mat[other].tobytes())):
             return False  # a NUL inside a token, or not JSON's number grammar
         val[at] = mat.view(f"S{width}").ravel().astype(np.float64)
         dot[at] = np.any(inside & ((mat == 46) | ((mat | 32) == 101)), axis=1)
@@ -95,6 +98,23 @@ def _long_numbers(blk, s, e, val, dot, at) -> bool:
             return False
         val[i], dot[i] = float(text), b"." in text or b"e" in text.lower()
     return True
+
+
+def _plain_decimals(mat: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """Rows of ``mat`` (tokens, NUL-padded) that are JSON numbers without exponent: an optional '-', digits
+    without a leading zero, at most one dot with digits on both sides (the usual long token: a score)."""
+    neg = mat[:, 0] == 45
+    body = inside.copy()
+    body[:, 0] &= ~neg
+    digit = (mat >= 48) & (mat <= 57)
+    isdot = mat == 46
+    length = inside.sum(1)
+    first = neg.astype(np.intp)
+    rows = np.arange(mat.shape[0])
+    d0 = mat[rows, first]
+    d1 = mat[rows, np.minimum(first + 1, mat.shape[1] - 1)]
+    return (np.all(~body | digit | isdot, axis=1) & (isdot.sum(1) <= 1) & (d0 >= 48) & (d0 <= 57)
+            & (mat[rows, length - 1] != 46) & ((d0 != 48) | (length - first == 1) | (d1 == 46)))
 
 
 def _find_quotes(arr: np.ndarray, mapper) -> tuple[np.ndarray, int]:
@@ -126,9 +146,9 @@ def _blank_strings(blk: np.ndarray, q: np.ndarray) -> None:
 
 
 def _scan(arr: np.ndarray, a: int, b: int, quotes: np.ndarray) -> tuple | None:
-    """Scan ``arr[a:b]`` (a whole number of strings): (non-row brackets (position, byte), row positions,
-    tube tokens (position, value, has dot), row values, bytes before and after them, separator count), or None
-    where the layout differs."""
+    """Scan ``arr[a:b]`` (whole strings, whole rows): (non-row brackets: positions, bytes; rows: '[' and ']'
+    positions; tube tokens: starts, ends, values, has-dot flags; row values; comma count; colon count), or
+    None where the layout differs. Positions are offsets into ``arr``."""
     n = b - a
     blk = np.empty(n + _PAD + 2, np.uint8)
     blk[:_PAD], blk[_PAD + n:] = 32, 32
@@ -294,9 +314,9 @@ def _tubes_in_place(arr, t, qo, qc, kidx, tubes, tubes_end, boxes, boxes_end, ro
     last = first + rows_per_tube - 1
     if not (np.array_equal(rows[first], boxes + 1) and np.array_equal(row_ends[last] + 1, boxes_end)):
         return False
-    inner = np.ones(rows.size, bool)
-    inner[last] = False  # rows followed by another row of the same tube
-    return _next_is(arr, row_ends[inner] + 1, b",", rows[np.flatnonzero(inner) + 1], 2)
+    gap, after = rows[1:] - row_ends[:-1], arr[row_ends + 1]
+    gap[last[:-1]], after[last] = 3, 44  # (a tube's last row is followed by its boxes' ']', checked above)
+    return bool(np.all(gap == 3) and np.all(after == 44))  # ', ' between the rows of a tube
 
 
 def _assemble(arr, t, name_open, name_close, tubes_per_video, rows_per_tube) -> ParsedTubes | None:
