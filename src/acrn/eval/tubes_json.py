@@ -29,7 +29,7 @@ import numpy as np
 from acrn.eval.numparse import _ABOVE, _BELOW, _BYTE_J, _DOT_AT, _HIGH, _KEEP, _M8, _M16, _M32, _POW10_FRAC, _ZEROS
 from acrn.eval.tubes_npz import ParsedTubes
 
-BLOCK_BYTES = 1 << 19  # ~60k numbers per block: the temporaries stay in L2
+BLOCK_BYTES = 1 << 20  # ~120k numbers per block (measured at JHMDB scale: 512 kB 10% slower, 128 kB 2x)
 THREADS = 2  # blocks scanned at once (two threads: ~1.25x on our 2-vCPU machines)
 _THREADED_BYTES = 1 << 22  # smaller documents are scanned in the calling thread
 _PAD = 8  # spaces before a block's bytes (8-byte words end at every token), 2 after
@@ -61,15 +61,19 @@ def _numbers(blk: np.ndarray, s: np.ndarray, e: np.ndarray) -> tuple[np.ndarray,
     dot = idx < 8
     ok = ((flag & (flag - _U(1))) == 0) & ((t & _BYTE_J.take(idx)) == _DOT_AT.take(idx)) & (n <= 8) & (n > dot)
     top = (_U(8) * (_U(8) - n.astype(_U)))  # the first digit's bit offset (n >= 1 where ok)
-    d0, d1 = (t >> top) & _U(0xFF), (t >> (top + _U(8))) & _U(0xFF)  # first two bytes after '-', XOR '0'
-    if np.any(ok & ((d0 == 0x1E) | (idx == 7) | ((d0 == 0) & (n >= 2) & (d1 != 0x1E)))):
-        return None  # '.5', '5.', '01', '-01' ('.' XOR '0' = 0x1E)
+    d0 = (t >> top) & _U(0xFF)  # the first byte after the optional '-', XOR '0'
+    if np.any(ok & ((d0 == 0x1E) | (idx == 7))):
+        return None  # '.5', '5.' ('.' XOR '0' = 0x1E)
+    zero = np.flatnonzero(ok & (d0 == 0) & (n >= 2))  # '0' then a dot, or a leading zero ('01', '-01')
+    if zero.size and np.any((t[zero] >> (top[zero] + _U(8))) & _U(0xFF) != 0x1E):
+        return None
     t = ((t & _BELOW.take(idx)) << _U(8)) | (t & _ABOVE.take(idx))
     t = (t * _U(10) + (t >> _U(8))) & _M8
     t = (t * _U(100) + (t >> _U(16))) & _M16
     t = (t * _U(10000) + (t >> _U(32))) & _M32
     val = t.astype(np.float64) / _POW10_FRAC.take(idx)
-    val.view(_U)[...] |= (neg & (dot | (t != 0))).view(np.uint8).astype(_U) << _U(63)  # "-0" -> 0, "-0.0" -> -0.0
+    minus = np.flatnonzero(neg)
+    val[minus[dot[minus] | (t[minus] != 0)]] *= -1.0  # "-0" is the integer 0 (+0.0), "-0.0" stays -0.0
     rest = np.flatnonzero(~ok)
     if rest.size and not _long_numbers(blk, s[rest], e[rest], val, dot, rest):
         return None
