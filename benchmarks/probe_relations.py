@@ -27,6 +27,9 @@ PROBES = {
     "relation_lr_x0.1": ["solver.relation_lr_mult=0.1"],  # ... or 10x slower (f_RN stays near its init longer)
     "max_pool": ["model.relation_pool=max"],  # f_RN = max over the relation map instead of the mean
     "mixed_3c": ["model.relation_layers=[Mixed_3c]"],  # an earlier map: less context mixed into each cell
+    # b_i and l(j, k) x30: their part of g_theta's pre-activation on the scale of the appearance parts (~120x
+    # smaller after training at 1x), so that *where* a cell lies relative to the actor can matter
+    "coords_x30": ["model.relation_coord_scale=30"],
 }
 
 
@@ -47,14 +50,15 @@ def term_magnitudes(checkpoint: Path, max_clips: int = 40) -> dict:
         a_hat, scene_hat, s = module.inputs(f_a, scene)
         w = module.g_theta.weight.flatten(1)
         ca = module.actor_channels
-        actor = torch.nn.functional.linear(torch.cat([a_hat, boxes], 1), w[:, :ca + 4], module.g_theta.bias)
+        k = module.coord_scale
+        actor = torch.nn.functional.linear(torch.cat([a_hat, boxes * k], 1), w[:, :ca + 4], module.g_theta.bias)
         c = module.scene_channels[0]
         sc = torch.nn.functional.conv2d(scene_hat[0], w[:, ca + 4:ca + 4 + c, None, None])[batch_idx]
         sc = s[:, None, None, None] * sc
         from acrn.models.relation import locations
 
         h, wd = scene_hat[0].shape[-2:]
-        loc = torch.nn.functional.conv2d(locations(h, wd, f_a)[None], w[:, ca + 4 + c:, None, None])
+        loc = torch.nn.functional.conv2d(locations(h, wd, f_a)[None] * k, w[:, ca + 4 + c:, None, None])
         seen["actor"].append(float(actor.norm(dim=1).mean()))
         seen["scene"].append(float(sc.norm(dim=1).mean()))
         seen["location"].append(float(loc.norm(dim=1).mean()))
@@ -123,13 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(protocol["dataset"]["root"])
     classes = json.loads((root / "meta.json").read_text())["classes"]
     digest = sha256_of(pretrained)
+    lr = protocol.get("relation_lr_mult", 1.0)  # the study's relation learning rate (a probe's own --set wins)
+    recipe = [*protocol["overrides"], *([] if lr == 1.0 else [f"solver.relation_lr_mult={lr:g}"])]
     jobs, names = [], []
     for name in args.probes.split(","):
         for s in seeds:
             job = J.StudyJob("acrn", protocol["frames"], s)
-            cfg = variant_config(root, args.out / name / job.tag, [*job.overrides(pretrained), *protocol["overrides"],
-                                                                   *PROBES[name]], s, protocol["steps"],
-                                 progress=False)
+            cfg = variant_config(root, args.out / name / job.tag, [*job.overrides(pretrained), *recipe, *PROBES[name]],
+                                 s, protocol["steps"], progress=False)
             jobs.append((job, cfg, J.fingerprint(cfg, digest, job)))
             names.append(name)
     results = run_all(jobs, args.workers, lambda m: print(m, file=sys.stderr, flush=True), keep=True)

@@ -105,6 +105,8 @@ class ModelConfig:
                                 each=(0.5, 1.0))
     relation_pool: str = opt("mean", "ACRN: pooling of f_phi's relation map into f_RN (section 3.2: average)",
                              choices=("mean", "max"))
+    relation_coord_scale: float = opt(1.0, "ACRN/Santoro: factor on b_i and l(j, k) in g_theta's input (1 = the "
+                                      "paper: raw [0, 1] coordinates; a probe of issue #17)", low=0.0)
     relation_grad_mult: float = opt(0.01, "gradient multiplier from the relation head into the "
                                     "backbone maps (section 4.1)", low=0.0)
     roi_size: int = opt(7, "ROI crop size on the flattened Mixed_4f map", low=1)

@@ -75,9 +75,10 @@ def _random_parts(seed: int = 0) -> tuple:
     return f_a, boxes, bidx, scene
 
 
-def test_broadcast_g_theta_equals_tiled_concatenation() -> None:
+@pytest.mark.parametrize("coord_scale", [1.0, 30.0])
+def test_broadcast_g_theta_equals_tiled_concatenation(coord_scale) -> None:
     torch.manual_seed(0)
-    rel = PairwiseRelation(12, [6, 3], 7)
+    rel = PairwiseRelation(12, [6, 3], 7, coord_scale)
     f_a, boxes, bidx, scene = _random_parts()
     f_a.requires_grad_()
     fast, slow = rel(f_a, boxes, bidx, scene), rel.forward_tiled(f_a, boxes, bidx, scene)
@@ -137,3 +138,17 @@ def test_scene_maps_resolution_rule_and_gradient_multiplier() -> None:
         grads[m] = (e["Conv2d_2c_3x3"].grad, f.grad)
     for a, b in zip(grads[0.01], grads[1.0]):
         torch.testing.assert_close(a, 0.01 * b, rtol=1e-6, atol=0)
+
+
+def test_coord_scale_multiplies_only_the_box_and_location_inputs() -> None:
+    """g_theta with coordinates x k equals g_theta at 1x whose box and location weight columns are x k."""
+    torch.manual_seed(1)
+    f_a, boxes, bidx, scene = _random_parts()
+    scaled, plain = PairwiseRelation(12, [6, 3], 7, 30.0), PairwiseRelation(12, [6, 3], 7)
+    plain.load_state_dict(scaled.state_dict())
+    with torch.no_grad():
+        w = plain.g_theta.weight
+        w[:, 12:16] *= 30.0  # b_i
+        w[:, -2:] *= 30.0  # l(j, k)
+    torch.testing.assert_close(scaled(f_a, boxes, bidx, scene), plain(f_a, boxes, bidx, scene), atol=1e-5,
+                               rtol=1e-5)

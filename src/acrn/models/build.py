@@ -109,7 +109,7 @@ def build_head(cfg: ModelConfig, channels: dict[str, int]) -> nn.Module:
     scene_channels = [channels[n] for n in cfg.relation_layers]
     if cfg.head == "resize_concat":
         return ResizeConcatHead(actor_head, mixed5.in_channels, scene_channels)
-    g_theta = PairwiseRelation(mixed5.out_channels, scene_channels, mixed5.in_channels)
+    g_theta = PairwiseRelation(mixed5.out_channels, scene_channels, mixed5.in_channels, cfg.relation_coord_scale)
     if cfg.head == "santoro":
         return SantoroHead(actor_head, g_theta, mixed5.out_channels, cfg.relation_grad_mult)
     if cfg.head == "acrn":

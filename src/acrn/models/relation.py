@@ -118,8 +118,10 @@ class PairwiseRelation(nn.Module):
     ``forward(f_a: Tensor[R, Ca], boxes: Tensor[R, 4], batch_idx: Tensor[R], scene) -> Tensor[R, Cout, h, w]``.
     """
 
-    def __init__(self, actor_channels: int, scene_channels: list[int], out_channels: int) -> None:
+    def __init__(self, actor_channels: int, scene_channels: list[int], out_channels: int,
+                 coord_scale: float = 1.0) -> None:
         super().__init__()
+        self.coord_scale = float(coord_scale)  # on b_i and l(j, k) (1: the paper's raw [0, 1] coordinates)
         self.actor_channels = actor_channels
         self.scene_channels = list(scene_channels)
         self.g_theta = nn.Conv2d(actor_channels + 4 + sum(scene_channels) + 2, out_channels, 1)
@@ -137,13 +139,14 @@ class PairwiseRelation(nn.Module):
         a_hat, scene_hat, s = self.inputs(f_a, scene)
         w = self.g_theta.weight.flatten(1)  # [Cout, Cin]
         ca = self.actor_channels
+        boxes = boxes * self.coord_scale
         actor = F.linear(torch.cat([a_hat, boxes], 1), w[:, :ca + 4], self.g_theta.bias)  # [R, Cout]
         scene_term, start = 0.0, ca + 4
         for m, c in zip(scene_hat, self.scene_channels):
             scene_term = scene_term + F.conv2d(m, w[:, start:start + c, None, None])  # [B, Cout, h, w], once per clip
             start += c
         h, wd = scene_hat[0].shape[-2:]
-        loc = F.conv2d(locations(h, wd, f_a)[None], w[:, start:, None, None])  # [1, Cout, h, w]
+        loc = F.conv2d(locations(h, wd, f_a)[None] * self.coord_scale, w[:, start:, None, None])  # [1, Cout, h, w]
         g = s[:, None, None, None] * scene_term[batch_idx] + actor[:, :, None, None] + loc
         return F.relu(g)
 
@@ -152,9 +155,9 @@ class PairwiseRelation(nn.Module):
         a_hat, scene_hat, s = self.inputs(f_a, scene)
         h, w = scene_hat[0].shape[-2:]
         r = f_a.shape[0]
-        parts = [torch.cat([a_hat, boxes], 1)[:, :, None, None].expand(-1, -1, h, w)]
+        parts = [torch.cat([a_hat, boxes * self.coord_scale], 1)[:, :, None, None].expand(-1, -1, h, w)]
         parts += [m[batch_idx] * s[:, None, None, None] for m in scene_hat]
-        parts.append(locations(h, w, f_a)[None].expand(r, -1, -1, -1))
+        parts.append(locations(h, w, f_a)[None].expand(r, -1, -1, -1) * self.coord_scale)
         return F.relu(self.g_theta(torch.cat(parts, 1)))
 
 
