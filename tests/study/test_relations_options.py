@@ -14,3 +14,20 @@ def test_demo_keeps_the_plain_learning_rate():
     opts = study_options(DemoOptions())
     assert opts.steps == DEMO_STEPS == 400
     assert _lr_mult(opts) == []  # no override: the demo's run fingerprints stay those of its earlier runs
+
+
+def test_synth_knobs_reach_both_sets(monkeypatch, tmp_path):
+    """``--synth-set width=448``: both synthetic sets are generated with the knob; unknown knobs are refused."""
+    import pytest
+
+    from acrn.cli.study_cmd import _knobs
+    from acrn.errors import InputError
+    from acrn.study import relations
+
+    calls = []
+    monkeypatch.setattr("acrn.synth.generate", lambda out, **kw: calls.append(kw) or out)
+    opts = StudyOptions(data=tmp_path / "d", pretrain_data=tmp_path / "p", synth_knobs=_knobs(["width=448"]))
+    relations.ensure_sets(opts)
+    assert [c["width"] for c in calls] == [448, 448] and isinstance(calls[0]["width"], int)
+    with pytest.raises(InputError, match="--synth-set 'widht=448'"):
+        _knobs(["widht=448"])

@@ -47,10 +47,28 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="model.head values of Table 1a (default: none,resize_concat,santoro,acrn)")
     p.add_argument("--pretrain-set", dest="pretrain_overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a value of the pretraining run (repeatable)")
+    p.add_argument("--synth-set", dest="synth_knobs", action="append", default=[], metavar="KNOB=VALUE",
+                   help="a knob of both synthetic sets, e.g. width=448 (repeatable; see acrn synth)")
     p.add_argument("--workers", type=int, default=2, help="runs in parallel, one torch thread each (default: 2)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a value of every fine-tuning run (repeatable)")
     p.set_defaults(func=run)
+
+
+def _knobs(items: list[str]) -> dict:
+    """``--synth-set`` values: KNOB=VALUE with a known knob; numbers as numbers."""
+    import yaml
+
+    from acrn.errors import InputError
+    from acrn.synth.presets import KNOBS
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in KNOBS:
+            raise InputError(f"--synth-set {item!r}: expected KNOB=VALUE with KNOB one of {', '.join(KNOBS)}")
+        out[key] = yaml.safe_load(value)
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
                         pretrained=args.pretrained, seeds=list(range(args.seeds)), frames=args.frames,
                         other_frames=args.other_frames, crop_only=not args.no_crop_only, workers=args.workers,
                         overrides=args.overrides, pretrain_overrides=args.pretrain_overrides, videos=args.videos,
-                        heads=heads, side_seeds=min(args.side_seeds, args.seeds))
+                        heads=heads, side_seeds=min(args.side_seeds, args.seeds),
+                        synth_knobs=_knobs(args.synth_knobs))
     if args.steps is not None:
         opts.steps = args.steps
     res = run_study(opts)

@@ -55,6 +55,7 @@ class StudyOptions:
     overrides: list[str] = field(default_factory=list)  # --set for every fine-tuning run
     pretrain_overrides: list[str] = field(default_factory=list)  # --set for the pretraining run
     videos: int | None = None  # videos of both synthetic sets (None: the presets'; smoke tests: a few)
+    synth_knobs: dict = field(default_factory=dict)  # preset knobs of both synthetic sets (e.g. width: 448)
     title: str = "acrn study relations: ACRN against the Base-Model, pretrained then fine-tuned"
 
 
@@ -67,9 +68,9 @@ def ensure_sets(opts: StudyOptions) -> tuple[Path, Path | None]:
     from acrn.synth import generate
 
     t0 = time.perf_counter()
-    root = Path(generate(opts.data, preset=DATA_PRESET, seed=0, videos=opts.videos))
+    root = Path(generate(opts.data, preset=DATA_PRESET, seed=0, videos=opts.videos, **opts.synth_knobs))
     pre = None if opts.pretrained else Path(generate(opts.pretrain_data, preset=PRETRAIN_PRESET, seed=1,
-                                                     videos=opts.videos))
+                                                     videos=opts.videos, **opts.synth_knobs))
     log(f"data ready in {time.perf_counter() - t0:.0f} s ({root}{'' if pre is None else f', {pre}'})")
     return root, pre
 
@@ -129,7 +130,7 @@ def run_study(opts: StudyOptions) -> dict[str, Any]:
     summary["protocol"] = {"seeds": opts.seeds, "side_seeds": opts.side_seeds, "steps": opts.steps,
                            "relation_lr_mult": opts.relation_lr_mult, "frames": opts.frames,
                            "other_frames": opts.other_frames, "heads": opts.heads,
-                           "overrides": opts.overrides,
+                           "overrides": opts.overrides, "synth_knobs": opts.synth_knobs,
                            "dataset": {"root": str(root), "preset": meta.get("preset"),
                                        "relational_stats": meta.get("relational_stats", {})}}
     summary["timing"] = {"total_seconds": time.perf_counter() - t0,
