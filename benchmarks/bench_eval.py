@@ -139,6 +139,12 @@ def _measured_child(call: str, fields: str, src: str | None = None) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _median_run(runs: list[dict]) -> dict:
+    """The run of median wall time, with every run's seconds and peaks."""
+    runs = sorted(runs, key=lambda r: r["s"])
+    return {**runs[len(runs) // 2], "runs_s": [r["s"] for r in runs], "runs_mb": [r["peak_rss_mb"] for r in runs]}
+
+
 def _child_end_to_end(workdir: Path, protocol: str, det: str = "det.csv", src: str | None = None,
                       repeats: int = 1) -> dict:
     """``evaluate_ava_files`` in a fresh process: wall and CPU seconds (user + system), peak RSS; with
@@ -147,8 +153,7 @@ def _child_end_to_end(workdir: Path, protocol: str, det: str = "det.csv", src: s
     ``src``: another checkout's ``src`` folder to import acrn from (the baseline revision).
     """
     if repeats > 1:
-        runs = sorted((_child_end_to_end(workdir, protocol, det, src) for _ in range(repeats)), key=lambda r: r["s"])
-        return {**runs[len(runs) // 2], "runs_s": [r["s"] for r in runs], "runs_mb": [r["peak_rss_mb"] for r in runs]}
+        return _median_run([_child_end_to_end(workdir, protocol, det, src) for _ in range(repeats)])
     return _measured_child("from acrn.eval.files import evaluate_ava_files;"
                            f"r=evaluate_ava_files(r'{workdir / 'gt.csv'}', r'{workdir / det}', "
                            f"r'{workdir / 'lm.pbtxt'}', None, '{protocol}');", "'mAP': r['mAP']", src)
@@ -284,12 +289,6 @@ def _child_act(workdir: Path, what: str, src: str | None = None, tubes: str = "j
     return _measured_child("from acrn.eval.files import evaluate_act_files;"
                            f"r=evaluate_act_files(r'{workdir / 'jhmdb_gt.pkl'}', 1, {arg});",
                            "'mAP': r['mAP'], 'video_mAP': r.get('video_mAP')", src)
-
-
-def _median_run(runs: list[dict]) -> dict:
-    """The run of median wall time, with every run's seconds and peaks."""
-    runs = sorted(runs, key=lambda r: r["s"])
-    return {**runs[len(runs) // 2], "runs_s": [r["s"] for r in runs], "runs_mb": [r["peak_rss_mb"] for r in runs]}
 
 
 def bench_jhmdb_files(workdir: Path, baseline_src: str | None, repeats: int = 3, write: bool = True) -> dict:
