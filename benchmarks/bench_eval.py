@@ -20,7 +20,9 @@ revision runs here now; for that estimate the baseline must be the acrn the issu
 (the last commit before any work on #18; a later, faster revision would understate the ratios). End to end =
 a fresh process reading the files (its peak RSS); JHMDB: the median of ``--repeats`` runs, each followed by
 a baseline run. JHMDB end to end: ``gt.pkl``, a frame-detections CSV (``%.4f`` scores, ``%.1f`` boxes) and
-the tubes JSON written by ``acrn link``'s writer (and its ``.npz``), evaluated by ``evaluate_act_files``.
+the tubes JSON written by ``acrn link``'s writer (and its ``.npz``), evaluated by ``evaluate_act_files``; the
+same tubes as ACT's own input to its videoAP (a folder of ``<video>_tubes.pkl``, float32 as ACT writes them):
+``end_to_end_video_act_pkl`` is the like-for-like comparison with ACT's code, which reads those pickles.
 
     git archive ef048c2 src | tar -x -C /tmp/base      # ISSUE_REVISION
     python benchmarks/bench_eval.py [--scale 1.0] [--repeats 3] [--workdir /tmp/acrn_bench_eval]
@@ -294,24 +296,28 @@ def _child_act(workdir: Path, what: str, src: str | None = None, tubes: str = "j
 def bench_jhmdb_files(workdir: Path, baseline_src: str | None, repeats: int = 3, write: bool = True) -> dict:
     """End to end on the JHMDB-scale files: medians of ``repeats`` fresh processes, each run of this revision
     followed by one of the baseline revision (same minutes, same page cache)."""
-    if write or not (workdir / "jhmdb_tubes.npz").exists():
+    if write or not (workdir / "jhmdb_act_tubes").exists():
         write_jhmdb(workdir)
     res = {}
-    for what, tubes in (("frame", None), ("video", "jhmdb_tubes.json"), ("video_npz", "jhmdb_tubes.npz")):
+    for what, tubes in (("frame", None), ("video", "jhmdb_tubes.json"), ("video_npz", "jhmdb_tubes.npz"),
+                        ("video_act_pkl", "jhmdb_act_tubes")):
         kind = "frame" if what == "frame" else "video"
         runs_new, runs_old = [], []
         for _ in range(repeats):
             runs_new.append(_child_act(workdir, kind, tubes=tubes or "jhmdb_tubes.json"))
-            if baseline_src and what != "video_npz":  # (the baseline reads JSON only)
+            if baseline_src and what in ("frame", "video"):  # (the baseline reads JSON only)
                 runs_old.append(_child_act(workdir, kind, baseline_src))
         new = res[f"end_to_end_{what}"] = _median_run(runs_new)
-        old = res.get("end_to_end_video_baseline") if what == "video_npz" else None
+        old = res.get("end_to_end_video_baseline") if what.startswith("video_") else None
         if runs_old:
             old = res[f"end_to_end_{what}_baseline"] = _median_run(runs_old)
             assert (old["mAP"], old["video_mAP"]) == (new["mAP"], new["video_mAP"]), (old, new)
             res[f"end_to_end_{what}_speedup_vs_baseline"] = {k: old[k] / new[k] for k in ("s", "cpu_s")}
         if what == "video_npz":
             assert new["video_mAP"] == res["end_to_end_video"]["video_mAP"], (new, res["end_to_end_video"])
+        if what == "video_act_pkl":  # ACT's float32 boxes, not the JSON's 3 decimals: the APs move a little
+            res["video_act_pkl_mAP_minus_json"] = {th: new["video_mAP"][th] - res["end_to_end_video"]["video_mAP"][th]
+                                                   for th in new["video_mAP"]}
         res[f"goal_{what}"] = versus_official(f"act_{kind}", new, old, None)
     return res
 

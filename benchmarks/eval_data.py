@@ -73,8 +73,12 @@ def variable_width_copy(workdir: Path) -> Path:
     return out
 
 
-def make_jhmdb(seed: int = 0, nvid: int = 270, nframes: int = 40, nlab: int = 21, k: int = 10):
+def make_jhmdb(seed: int = 0, nvid: int = 270, nframes: int = 40, nlab: int = 21, k: int = 10,
+               with_frame_scores: bool = False):
+    """GT, video names, frame detections float32[N, 8] and tubes (video index, label, score, rows [n, 5]);
+    ``with_frame_scores``: also each tube's per-frame scores (ACT keeps them as a sixth column)."""
     rng = np.random.default_rng(seed)
+    frame_scores = []
     videos = [f"c{v % nlab}/clip{v}" for v in range(nvid)]
     gttubes, fd, items = {}, [], []
     for vi, v in enumerate(videos):
@@ -91,8 +95,11 @@ def make_jhmdb(seed: int = 0, nvid: int = 270, nframes: int = 40, nlab: int = 21
         for c in range(nlab):
             for j in range(k):
                 items.append((vi, c, float(scores[j, :, c].mean()), np.column_stack([fr, tracks[j]])))
+                frame_scores.append(scores[j, :, c])
     gt = normalize_gt({"labels": [f"c{c}" for c in range(nlab)], "gttubes": gttubes,
                        "nframes": {v: nframes for v in videos}, "test_videos": [videos]})
+    if with_frame_scores:
+        return gt, videos, np.concatenate(fd).astype(np.float32), items, frame_scores
     return gt, videos, np.concatenate(fd).astype(np.float32), items
 
 
@@ -103,7 +110,7 @@ def write_jhmdb(workdir: Path) -> None:
     from acrn.eval.act_io import FRAME_HEADER, tubes_to_json
     from acrn.eval.tubes_npz import tubes_to_npz
 
-    gt, videos, fd, items = make_jhmdb()
+    gt, videos, fd, items, frame_scores = make_jhmdb(with_frame_scores=True)
     with open(workdir / "jhmdb_gt.pkl", "wb") as f:
         pickle.dump({k: v for k, v in gt.items()}, f, protocol=2)
     names = np.array(videos)[fd[:, 0].astype(int)]
@@ -116,3 +123,19 @@ def write_jhmdb(workdir: Path) -> None:
         tubes.setdefault(videos[vi], []).append({"label": c, "score": sc, "boxes": a})
     (workdir / "jhmdb_tubes.json").write_text(tubes_to_json(tubes) + "\n")
     (workdir / "jhmdb_tubes.npz").write_bytes(tubes_to_npz(tubes))  # the compact format (same values)
+    write_act_tubes(workdir / "jhmdb_act_tubes", videos, items, frame_scores)
+
+
+def write_act_tubes(root: Path, videos: list[str], items: list, frame_scores: list) -> None:
+    """The same tubes as ACT's BuildTubes stores them: ``root/<video>_tubes.pkl`` = {label: [[float32[n, 6]
+    (frame, x1, y1, x2, y2, frame score), np.float32 score]]} (ACT's dtypes, so not the JSON's rounding)."""
+    import pickle
+
+    per_video: dict = {}
+    for (vi, c, sc, a), fs in zip(items, frame_scores, strict=True):
+        rows = np.column_stack([a, fs]).astype(np.float32)
+        per_video.setdefault(vi, {}).setdefault(c, []).append([rows, np.float32(sc)])
+    for vi, res in per_video.items():
+        path = root / f"{videos[vi]}_tubes.pkl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(pickle.dumps(res))

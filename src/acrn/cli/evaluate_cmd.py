@@ -53,7 +53,8 @@ def _register_act(esub) -> None:
     a.add_argument("--split", type=int, default=1, help="test split, 1-based (default 1)")
     a.add_argument("--frame-dets", help="frame detections CSV: video,frame,label,score,x1,y1,x2,y2")
     a.add_argument("--tubes", help='tubes: JSON {video: [{"label", "score", "boxes": [[frame,x1,y1,x2,y2]]}]}, '
-                   "or the .npz that `acrn link -o tubes.npz` writes (same content, read ~4x faster)")
+                   "the .npz that `acrn link -o tubes.npz` writes (same content, read ~4x faster), or a folder "
+                   "of ACT's own <video>_tubes.pkl files (as ACT's BuildTubes writes them)")
     a.add_argument("--iou", type=float, default=0.5, help="frame-AP IoU threshold (default 0.5)")
     a.add_argument("--video-iou", nargs="+", default=["0.2", "0.5", "0.75"], metavar="TH",
                    help="video-AP thresholds; '0.5:0.95' adds their mean over 0.5..0.95 (default 0.2 0.5 0.75)")

@@ -2,7 +2,9 @@
 
 * Frame detections: CSV with header ``video,frame,label,score,x1,y1,x2,y2``; label = index into the ground
   truth's ``labels``, frame 1-based, boxes in pixels.
-* Tubes: JSON ``{video: [{"label": int, "score": float, "boxes": [[frame, x1, y1, x2, y2], ...]}]}``.
+* Tubes: JSON ``{video: [{"label": int, "score": float, "boxes": [[frame, x1, y1, x2, y2], ...]}]}``; also
+  read: its ``.npz`` form (:mod:`acrn.eval.tubes_npz`) and ACT's ``<video>_tubes.pkl`` folder
+  (:mod:`acrn.eval.tubes_act`).
 """
 
 from __future__ import annotations
@@ -59,8 +61,15 @@ def read_tubes(path: str | Path, videos: list[str], nlabels: int, warnings: list
     Tubes of videos outside ``videos`` are checked, then ignored with one line in ``warnings`` (ACT loads only
     the split's videos); without ``warnings`` they are an error. Unknown labels and bad tubes are errors.
     The usual layout is read vectorised (:mod:`acrn.eval.tubes_json`), anything else with ``json.loads``; a
-    ``.npz`` tubes file (:mod:`acrn.eval.tubes_npz`, recognised by its zip magic) is read as arrays."""
+    ``.npz`` tubes file (:mod:`acrn.eval.tubes_npz`, recognised by its zip magic) is read as arrays; a folder
+    is read as ACT's own ``<video>_tubes.pkl`` files (:mod:`acrn.eval.tubes_act`)."""
     path = Path(path)
+    if path.is_dir():  # ACT's own <video>_tubes.pkl files
+        from acrn.eval.tubes_act import read_act_tubes_dir
+
+        tubes = read_act_tubes_dir(path, videos, nlabels)
+        _tube_warnings(path, warnings, [], 0, tubes.size > 0, split_name)
+        return tubes
     try:
         raw = _read_tubes_file(path)
     except OSError as e:

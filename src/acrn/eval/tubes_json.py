@@ -45,13 +45,26 @@ _LONG_WIDTH = 32  # tokens up to this long that the 8-byte decoder leaves are de
 
 def _numbers(blk: np.ndarray, s: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Values, has-dot flags and the byte before each number token ``blk[s:e]`` (``s >= 8``), or None if one
-    is not a JSON number.
+    is not a JSON number: :func:`_short_numbers`, then :func:`_long_numbers` for the tokens it leaves."""
+    short = _short_numbers(blk, s, e)
+    if short is None:
+        return None
+    val, dot, p1, rest = short
+    if rest.size:
+        long = _long_numbers(blk, s[rest], e[rest])
+        if long is None:
+            return None
+        val[rest], dot[rest] = long
+    return val, dot, p1
+
+
+def _short_numbers(blk: np.ndarray, s: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, ...] | None:
+    """(values, has-dot flags, the byte before each token, indices of the tokens left to :func:`_long_numbers`
+    (their values unset)) for number tokens ``blk[s:e]`` (``s >= 8``), or None if one is not a JSON number.
 
     One 8-byte gather per token (its last eight bytes) and two byte gathers carry everything: tokens of at
     most 8 bytes are decoded by :func:`acrn.eval.numparse.digits8` / ``value8`` (exact), with JSON's
-    rules (a digit after the optional '-', no leading zeros, no dot first or last; "-0" is the integer 0);
-    the rest (long mantissas as ``repr`` writes scores, exponents) must match JSON's number grammar and are
-    converted by numpy's string-to-double cast (correctly rounded, as Python's ``float``)."""
+    rules (a digit after the optional '-', no leading zeros, no dot first or last; "-0" is the integer 0)."""
     p1, neg = blk[s - 1], blk[s] == 45
     t, n, idx, ok = digits8(blk, s, e, neg)
     dot = idx < 8
@@ -65,34 +78,30 @@ def _numbers(blk: np.ndarray, s: np.ndarray, e: np.ndarray) -> tuple[np.ndarray,
     val, t = value8(t, idx)
     minus = np.flatnonzero(neg)
     val[minus[dot[minus] | (t[minus] != 0)]] *= -1.0  # "-0" is the integer 0 (+0.0), "-0.0" stays -0.0
-    rest = np.flatnonzero(~ok)
-    if rest.size and not _long_numbers(blk, s[rest], e[rest], val, dot, rest):
-        return None
-    return val, dot, p1
+    return val, dot, p1, np.flatnonzero(~ok)
 
 
-def _long_numbers(blk, s, e, val, dot, at) -> bool:
-    """Decode tokens the 8-byte path left (into ``val``/``dot`` at ``at``); False if one is not a JSON number."""
+def _long_numbers(blk: np.ndarray, s: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(values, has-dot-or-exponent flags) of the tokens ``blk[s:e]`` the 8-byte path left (long mantissas as
+    ``repr`` writes scores, exponents), or None if one is not a JSON number: checked against JSON's number
+    grammar, converted by numpy's string-to-double cast (correctly rounded, as Python's ``float``). Its fixed
+    cost is ~0.5 ms, so the document's long tokens are decoded in one call."""
     width = int((e - s).max()) + 1  # at least one NUL after each token: records cannot run together
     if width > _LONG_WIDTH:
         texts = [blk[a:b].tobytes() for a, b in zip(s, e, strict=True)]
-    else:
-        cols = np.arange(width)
-        inside = cols < (e - s)[:, None]
-        mat = np.where(inside, blk[np.minimum(s[:, None] + cols, blk.size - 1)], 0).astype(np.uint8)
-        plain = _plain_decimals(mat, inside)
-        other = ~plain
-        if other.any() and (np.any((mat[other] == 0) & inside[other]) or
-                            not _JSON_RECORDS.fullmatch(mat[other].tobytes())):
-            return False  # a NUL inside a token, or not JSON's number grammar
-        val[at] = mat.view(f"S{width}").ravel().astype(np.float64)
-        dot[at] = np.any(inside & ((mat == 46) | ((mat | 32) == 101)), axis=1)
-        return True
-    for i, text in zip(at, texts, strict=True):
-        if not _JSON_NUMBER.match(text):
-            return False
-        val[i], dot[i] = float(text), b"." in text or b"e" in text.lower()
-    return True
+        if not all(_JSON_NUMBER.match(text) for text in texts):
+            return None
+        return (np.array([float(x) for x in texts]),
+                np.array([b"." in x or b"e" in x.lower() for x in texts], dtype=bool))
+    cols = np.arange(width)
+    inside = cols < (e - s)[:, None]
+    mat = np.where(inside, blk[np.minimum(s[:, None] + cols, blk.size - 1)], 0).astype(np.uint8)
+    other = ~_plain_decimals(mat, inside)
+    if other.any() and (np.any((mat[other] == 0) & inside[other]) or
+                        not _JSON_RECORDS.fullmatch(mat[other].tobytes())):
+        return None  # a NUL inside a token, or not JSON's number grammar
+    return (mat.view(f"S{width}").ravel().astype(np.float64),
+            np.any(inside & ((mat == 46) | ((mat | 32) == 101)), axis=1))
 
 
 def _plain_decimals(mat: np.ndarray, inside: np.ndarray) -> np.ndarray:
@@ -142,8 +151,9 @@ def _blank_strings(blk: np.ndarray, q: np.ndarray) -> None:
 
 def _scan(arr: np.ndarray, a: int, b: int, quotes: np.ndarray) -> tuple | None:
     """Scan ``arr[a:b]`` (whole strings, whole rows): (non-row brackets: positions, bytes; rows: '[' and ']'
-    positions; tube tokens: starts, ends, values, has-dot flags; row values; comma count; colon count), or
-    None where the layout differs. Positions are offsets into ``arr``."""
+    positions; tube tokens: starts, ends, values, has-dot flags; tokens left to :func:`_long_numbers`: starts,
+    ends, places (k >= 0: tube token k, else row value -1 - k, of this block); row values; comma count; colon
+    count), or None where the layout differs. Positions are offsets into ``arr``."""
     n = b - a
     blk = np.empty(n + _PAD + 2, np.uint8)
     blk[:_PAD], blk[_PAD + n:] = 32, 32
@@ -159,10 +169,10 @@ def _scan(arr: np.ndarray, a: int, b: int, quotes: np.ndarray) -> tuple | None:
     tok = ~(brk | sep | sp | (blk == 34))
     edge = np.flatnonzero(tok[1:] != tok[:-1]) + 1  # token starts and ends, alternating (the pads are spaces)
     s, e = edge[0::2], edge[1::2]
-    parsed = _numbers(blk, s, e)
+    parsed = _short_numbers(blk, s, e)
     if parsed is None:
         return None
-    val, dot, p1 = parsed
+    val, dot, p1, rest = parsed
     after = blk[e]
     if np.any((p1 != 32) & (p1 != _OPEN_L)) or np.any((after != 44) & (after != _CLOSE_L)):
         return None  # a token after ': ', ', ' or '[', before ',' or ']'
@@ -178,8 +188,12 @@ def _scan(arr: np.ndarray, a: int, b: int, quotes: np.ndarray) -> tuple | None:
     if np.count_nonzero(tok[br + 1] | tok[br - 1]) != np.count_nonzero(row):
         return None  # '{' or '}' next to a token
     keep = ~row  # the rows' brackets are checked through their tokens: the nesting is checked on the others
+    in_tubes = np.searchsorted(tube, rest)  # a long token's place among the tube tokens or the row values
+    is_tube = in_tubes < tube.size
+    is_tube[is_tube] = tube[in_tubes[is_tube]] == rest[is_tube]
     return (br[keep] + off, kind[keep], s[first] - 1 + off, e[last] + off, s[tube] + off, e[tube] + off, val[tube],
-            dot[tube], np.delete(val, tube), int(np.count_nonzero(cm)), colon.size)
+            dot[tube], s[rest] + off, e[rest] + off, np.where(is_tube, in_tubes, -1 - (rest - in_tubes)),
+            np.delete(val, tube), int(np.count_nonzero(cm)), colon.size)
 
 
 def parse_tubes_json(data: bytes | mmap.mmap) -> ParsedTubes | None:
@@ -201,14 +215,17 @@ def parse_tubes_json(data: bytes | mmap.mmap) -> ParsedTubes | None:
             return None
         bounds = _cuts(data, lo, hi, quotes)
         values = np.empty(5 * opens)  # >= the row values: rows (5 each) start with '['
-        parts, used = [], 0
+        parts, used, tubes_seen, longs = [], 0, 0, []
         for part in mapper(lambda i: _scan(arr, bounds[i], bounds[i + 1], quotes), range(len(bounds) - 1)):
             if part is None:
                 return None
             vals, part = part[-3], part[:-3] + part[-2:]  # the block's values go straight to their place
             values[used:used + vals.size] = vals
-            parts.append(part)
+            place = part[10]
+            longs.append((part[8], part[9], np.where(place >= 0, place + tubes_seen, place - used)))
+            parts.append(part[:8] + part[11:])
             used += vals.size
+            tubes_seen += part[6].size
     finally:
         if pool:
             pool.shutdown(cancel_futures=True)
@@ -216,7 +233,24 @@ def parse_tubes_json(data: bytes | mmap.mmap) -> ParsedTubes | None:
     t = {k: np.concatenate([p[j] for p in parts]) for j, k in enumerate(keys)}
     t["quotes"], t["commas"], t["colons"], t["values"] = quotes, sum(p[-2] for p in parts), sum(
         p[-1] for p in parts), values[:used]
+    if not _place_long_numbers(arr, longs, t):
+        return None
     return _structure(arr, t)
+
+
+def _place_long_numbers(arr: np.ndarray, longs: list, t: dict) -> bool:
+    """Decode the tokens every block left (one :func:`_long_numbers` call: its fixed cost once per document)
+    into their tube token (place >= 0) or row value (-1 - place); False if one is not a JSON number."""
+    s, e, place = (np.concatenate([lg[j] for lg in longs]) for j in range(3))
+    if s.size == 0:
+        return True
+    got = _long_numbers(arr, s, e)
+    if got is None:
+        return False
+    tube = place >= 0
+    t["tval"][place[tube]], t["tdot"][place[tube]] = got[0][tube], got[1][tube]
+    t["values"][-1 - place[~tube]] = got[0][~tube]
+    return True
 
 
 def _structure(arr: np.ndarray, t: dict) -> ParsedTubes | None:
