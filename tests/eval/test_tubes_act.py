@@ -126,3 +126,37 @@ def test_cli_scores_the_folder_and_warns_when_it_holds_no_tubes(tmp_path, capsys
     assert report["video_mAP"]["0.5"] == 0.0
     assert any("no tubes on the split's videos" in w for w in report["warnings"])
     assert "no tubes on the split's videos" in capsys.readouterr().err
+
+
+def _py2_pickle(per_label: dict) -> bytes:
+    """``per_label`` as Python 2's cPickle writes it at its default protocol 0 (what ACT's Caffe-era code
+    wrote): numpy.core.multiarray globals, array data as a latin1 str."""
+    def s(b):
+        return ("S'" + "".join(chr(c) if 32 <= c < 127 and chr(c) not in "'\\" else f"\\x{c:02x}" for c in b)
+                + "'\n").encode("latin1")
+
+    dtype = b"cnumpy\ndtype\n(S'f4'\nI0\nI1\ntR(I3\nS'<'\nNNNI-1\nI-1\nI0\ntb"
+    out = b"(d"
+    for lab, tubes in per_label.items():
+        out += b"I%d\n(l" % lab
+        for arr, score in tubes:
+            a = np.ascontiguousarray(arr, np.float32)
+            out += (b"(lcnumpy.core.multiarray\n_reconstruct\n(cnumpy\nndarray\n(I0\ntS'b'\ntR(I1\n(I%d\nI%d\nt"
+                    % a.shape + dtype + b"I00\n" + s(a.tobytes()) + b"tba")
+            out += b"cnumpy.core.multiarray\nscalar\n(" + dtype + s(np.float32(score).tobytes()) + b"tRaa"
+        out += b"s"
+    return out + b"."
+
+
+def test_python2_protocol0_pickles_as_acts_caffe_code_wrote_them(tmp_path):
+    gt, videos, res = _problem(np.random.default_rng(5))
+    _write(tmp_path / "py3", res)
+    for v, per_label in res.items():
+        path = tmp_path / "py2" / f"{v}_tubes.pkl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(_py2_pickle(per_label))
+    assert b"numpy.core.multiarray" in (tmp_path / "py2" / f"{videos[0]}_tubes.pkl").read_bytes()
+    a, b = read_act_tubes_dir(tmp_path / "py2", videos, 3), read_act_tubes_dir(tmp_path / "py3", videos, 3)
+    assert a.size == b.size > 0
+    for f in ("video", "label", "score", "start", "length", "boxes"):
+        assert np.array_equal(getattr(a, f), getattr(b, f)), f
