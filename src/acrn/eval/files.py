@@ -89,7 +89,8 @@ def _empty_warnings(gt, gt_empty: bool, det, det_empty: bool) -> list[str]:
 def evaluate_act_files(gt: str | Path, split: int = 1, frame_dets: str | Path | None = None,
                        tubes: str | Path | None = None, iou: float = 0.5,
                        video_iou=(0.2, 0.5, 0.75)) -> dict:
-    """ACT frame-AP (from a frame-detections CSV) and/or video-AP (from a tubes JSON)."""
+    """ACT frame-AP (from a frame-detections CSV) and/or video-AP (from tubes: JSON, .npz or a folder of ACT's
+    own <video>_tubes.pkl files)."""
     with small_pages():  # ~4x cheaper first touch of the arrays of a few million rows (see small_pages)
         return _evaluate_act_files(gt, split, frame_dets, tubes, iou, video_iou)
 
