@@ -98,6 +98,7 @@ def test_a_hostile_pickle_is_refused(tmp_path):
     ({0: [np.zeros((2, 6), np.float32)]}, "label 0, tube 0: expected \\[tube float\\[n, 6\\], score\\]"),
     ({0: [[np.zeros((2, 4), np.float32), 0.5]]}, "label 0, tube 0: expected a numeric array \\[n >= 1, 6\\]"),
     ({1: [[np.zeros((0, 6)), 0.5]]}, "label 1, tube 0: expected a numeric array"),
+    ({0: [[np.ones((2, 6)), 0.5], [np.ones((1, 6), bool), 0.5]]}, "label 0, tube 1: expected a numeric array"),
     ({0: [[np.zeros((2, 6)), float("nan")]]}, "label 0, tube 0: the score must be a finite number"),
     ({0: [[np.array([[1, 0, 0, np.inf, 9, 1]]), 0.5]]}, "v_tubes.pkl: label 0: a tube's rows must be finite"),
     ({0: [[np.array([[1, 0, 0, 9, 9, 1], [1, 0, 0, 9, 9, 1]]), 0.5]]}, "tube 0 \\(video 0\\) lists a frame twice"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import math
+import operator
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from acrn.eval.io import safe_load_pickle
 from acrn.eval.tube_iou import Tubes
 
 SUFFIX = "_tubes.pkl"
+_NUMERIC = "fiu"  # dtype kinds a tube may have (not bool, complex or object)
 
 
 def read_act_tubes_dir(root: str | Path, videos: list[str], nlabels: int) -> Tubes:
@@ -84,6 +86,8 @@ def _in_bulk(entries: list) -> tuple[np.ndarray, ...]:
     arrays = [it[0] for it in items]
     if set(map(type, arrays)) != {np.ndarray}:
         raise TypeError("a tube is not an array")
+    if any(dt.kind not in _NUMERIC for dt in set(map(operator.attrgetter("dtype"), arrays))):
+        raise TypeError("a tube is not a numeric array")  # bool: refused one by one as well (_tube)
     counts = np.fromiter(map(len, arrays), dtype=np.int64, count=len(arrays))
     try:  # float64 while concatenating: one pass, no float32 copy (ACT's rows: 6 columns each)
         rows = np.concatenate(arrays, dtype=np.float64, casting="same_kind")
@@ -94,14 +98,16 @@ def _in_bulk(entries: list) -> tuple[np.ndarray, ...]:
         raise ValueError("a tube is not numeric [n >= 1, >= 5] with a finite score")
     return video, label, score, counts, rows[:, :5]  # (a view: the boxes stay views of it)
 
+
 def _label(path: Path, key, nlabels: int) -> int:
     if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or not 0 <= key < nlabels:
         raise InputError(f"{path}: label key {key!r}: expected a label index in 0..{nlabels - 1}")
     return int(key)
 
 
-def _tube(path: Path, lab, k: int, item) -> tuple[np.ndarray, float]:
-    """(rows float[n, >= 5], score) of entry ``k`` of label ``lab``, or a one-line error naming them."""
+def _tube(path: Path, lab, k: int, item) -> None:
+    """A one-line error naming entry ``k`` of label ``lab`` when it is not [numeric array [n >= 1, >= 5], finite
+    number]."""
     where = f"{path}: label {lab}, tube {k}"
     try:
         arr, score = item
@@ -109,10 +115,9 @@ def _tube(path: Path, lab, k: int, item) -> tuple[np.ndarray, float]:
     except (TypeError, ValueError):
         raise InputError(f"{where}: expected [tube float[n, 6], score]") from None
     if not isinstance(arr, np.ndarray) or arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] < 5 \
-            or arr.dtype.kind not in "fiu":
+            or arr.dtype.kind not in _NUMERIC:
         shape = getattr(arr, "shape", None)
         raise InputError(f"{where}: expected a numeric array [n >= 1, 6] (frame, x1, y1, x2, y2, score), got "
                          f"{type(arr).__name__} {shape if shape is not None else ''}".rstrip())
     if not math.isfinite(score):
         raise InputError(f"{where}: the score must be a finite number, got {score}")
-    return arr, score
