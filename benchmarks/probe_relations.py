@@ -30,6 +30,8 @@ PROBES = {
     # b_i and l(j, k) x30: their part of g_theta's pre-activation on the scale of the appearance parts (~120x
     # smaller after training at 1x), so that *where* a cell lies relative to the actor can matter
     "coords_x30": ["model.relation_coord_scale=30"],
+    # both: features the relation head can shape, and a location term it can use (the entity out of the crop's reach)
+    "grad_mult_1_coords_x30": ["model.relation_grad_mult=1.0", "model.relation_coord_scale=30"],
 }
 
 
@@ -119,9 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default="0,1")
     p.add_argument("--probes", default=",".join(PROBES))
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--protocol", type=Path, help="a JSON {pretrained: {path}, protocol: {...}} as in a study's "
+                   "results.json, for a study whose runs are not all finished (its Base-Model runs, where "
+                   "present, are still the pairs)")
     args = p.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
-    summary = json.loads((args.study / "results.json").read_text())
+    summary = json.loads((args.protocol or args.study / "results.json").read_text())
     pretrained = Path(summary["pretrained"]["path"])
     protocol = summary["protocol"]
     root = Path(protocol["dataset"]["root"])
@@ -138,12 +143,11 @@ def main(argv: list[str] | None = None) -> int:
             jobs.append((job, cfg, J.fingerprint(cfg, digest, job)))
             names.append(name)
     results = run_all(jobs, args.workers, lambda m: print(m, file=sys.stderr, flush=True), keep=True)
-    base = {}
-    for s in seeds:
-        r = json.loads((args.study / "runs" / f"none-T{protocol['frames']}-seed{s}" / "result.json").read_text())
-        base[s] = measures(r["metrics"], classes)
-    study_acrn = {s: measures(json.loads((args.study / "runs" / f"acrn-T{protocol['frames']}-seed{s}" /
-                                          "result.json").read_text())["metrics"], classes) for s in seeds}
+    def study_runs(head: str) -> dict[int, dict]:
+        paths = {s: args.study / "runs" / f"{head}-T{protocol['frames']}-seed{s}" / "result.json" for s in seeds}
+        return {s: measures(json.loads(p.read_text())["metrics"], classes) for s, p in paths.items() if p.is_file()}
+
+    base, study_acrn = study_runs("none"), study_runs("acrn")
     out = {"seeds": seeds, "steps": protocol["steps"], "probes": {}}
     for name in dict.fromkeys(names):
         runs = {r["job"]["seed"]: {**measures(r["metrics"], classes), "raw": r["metrics"]}
@@ -151,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         out["probes"][name] = {
             "overrides": PROBES[name],
             "per_seed": {s: {k: v for k, v in m.items() if k != "raw"} for s, m in runs.items()},
-            "vs_base": {k: paired(base, runs, k) for k in ("frame_mAP", "relational", "actor_only")},
+            "vs_base": {k: paired(base, runs, k) for k in ("frame_mAP", "relational", "actor_only")} if base else None,
             "pointing": {s: m["raw"].get("pointing", {}).get("hit_rate") for s, m in runs.items()},
             "g_theta_terms": term_magnitudes(args.out / name / f"acrn-T{protocol['frames']}-seed{seeds[0]}" /
                                              "checkpoint_last.pt")}
@@ -160,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         out["relation_ablation"] = relation_ablation(same)
     if "same" in out["probes"]:
         same = out["probes"]["same"]["per_seed"]
-        out["same_equals_study"] = all(abs(same[s]["frame_mAP"] - study_acrn[s]["frame_mAP"]) < 1e-9 for s in seeds)
+        out["same_equals_study"] = all(abs(same[s]["frame_mAP"] - study_acrn[s]["frame_mAP"]) < 1e-9
+                                       for s in study_acrn) if study_acrn else None
     print(json.dumps(out, indent=1, default=str))
     return 0
 

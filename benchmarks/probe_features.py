@@ -1,0 +1,144 @@
+"""Probe of issue #17: do the features that reach the relation head carry what decides a relational label? JSON.
+
+On the ``relational`` benchmark an actor's label (catch / throw / give / receive) is decided by the entity of
+its own pair: its type (ball or package) and whether it moves towards the actor or away. This probe freezes a
+checkpoint (the study's pretrained Base-Model, or any fine-tuned one) and fits linear read-outs (multinomial
+logistic regression, L2, on standardised features; train split -> test split) of the actor's relational label
+from:
+
+- ``actor_f_a``: the Base-Model's actor feature f_a (Mixed_4f crop -> Mixed_5b/5c -> mean), all a classifier
+  without context sees;
+- ``actor_crop_4f``: the mean of the Mixed_4f crop (RoI align, 7 x 7) of the actor's box;
+- ``entity_cell``: F (flattened Mixed_4f, what g_theta reads) averaged over the cells the deciding entity's box
+  touches: what one cell of the relation map can know about the entity. Its ceiling is 50 % by construction:
+  the catcher and the thrower of one ball (the giver and receiver of one package) share that entity, so the
+  cell can tell the pair type but not the role;
+- ``entity_cell_x_side``: the same with a copy multiplied by the side of the entity (+1 right of the actor,
+  -1 left): the best one relation cell could do if g_theta also knew *where* the cell lies relative to the
+  actor (towards/away is motion direction times side).
+
+Chance is 25 % (four balanced labels; "pair type" is 50 %). If ``entity_cell_x_side`` is far above chance,
+the features carry the relation and what a relation head has to learn is the pairing; if it is near chance,
+the features themselves do not encode the entity's motion (and the 0.01 gradient multiplier keeps the
+relation head from teaching them).
+
+    python benchmarks/probe_features.py --checkpoint runs/pretrain/<digest>/pretrained.pt \
+        --data data/synth-relational-w448
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+RELATIONAL = (6, 7, 8, 9)  # catch, throw, give, receive (labelmap ids of the relational preset)
+
+
+def _features(model, dataset, gt, relations, max_clips: int) -> dict[str, torch.Tensor]:
+    """Per relational actor: the four feature sets of the module docstring and its label (0..3)."""
+    from acrn.data import collate
+    from acrn.models.action_head import crop_actors
+
+    feats: dict[str, list] = {"actor_f_a": [], "actor_crop_4f": [], "entity_cell": [], "side": [], "label": []}
+    for i in range(min(max_clips, len(dataset))):
+        sample = dataset[i]
+        key = (str(sample.meta["video"]), int(sample.meta["timestamp"]))
+        rels = [r for r in relations.get(key, []) if r.action_id in RELATIONAL]
+        people = dict(gt.get(key, []))
+        rels = [r for r in rels if r.person in people]
+        if not rels:
+            continue
+        batch = collate([sample])
+        with torch.no_grad():
+            _, fmap = model.features(batch)  # [1, C, h, w]
+        hi, wi = batch.clips.shape[-2:]
+        scale = torch.tensor([wi, hi, wi, hi], dtype=torch.float32)
+        actors = torch.stack([torch.tensor(people[r.person], dtype=torch.float32) * scale for r in rels])
+        rois = torch.cat([torch.zeros(len(rels), 1), actors], 1)
+        with torch.no_grad():
+            crops = crop_actors(fmap, rois, model.roi_size, model.spatial_scale, model.sampling_ratio)
+            head = getattr(model.head, "actor_head", model.head)  # a relation head's own actor branch
+            f_a = head.actor_features(crops)
+        h, w = fmap.shape[-2:]
+        for k, r in enumerate(rels):
+            ent = torch.tensor(r.entity, dtype=torch.float32)  # normalised xyxy
+            j0, j1 = int(ent[1] * h), min(h - 1, int(ent[3] * h))
+            k0, k1 = int(ent[0] * w), min(w - 1, int(ent[2] * w))
+            feats["entity_cell"].append(fmap[0, :, j0:j1 + 1, k0:k1 + 1].mean(dim=(1, 2)))
+            a = actors[k] / scale
+            feats["side"].append(1.0 if (ent[0] + ent[2]) > (a[0] + a[2]) else -1.0)
+            feats["actor_f_a"].append(f_a[k])
+            feats["actor_crop_4f"].append(crops[k].mean(dim=(1, 2)))
+            feats["label"].append(RELATIONAL.index(r.action_id))
+    out = {k: torch.stack(v) for k, v in feats.items() if k not in ("side", "label")}
+    side = torch.tensor(feats["side"])[:, None]
+    out["entity_cell_x_side"] = torch.cat([out["entity_cell"], out["entity_cell"] * side], 1)
+    out["label"] = torch.tensor(feats["label"])
+    return out
+
+
+def linear_readout(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor,
+                   classes: int = 4, weight_decay: float = 1e-3, iters: int = 300) -> dict[str, float]:
+    """Train / test accuracy of a multinomial logistic regression (L-BFGS, L2) on standardised features."""
+    mean, std = x_train.mean(0), x_train.std(0).clamp_min(1e-6)
+    xtr, xte = (x_train - mean) / std, (x_test - mean) / std
+    lin = torch.nn.Linear(xtr.shape[1], classes)
+    opt = torch.optim.LBFGS(lin.parameters(), lr=1.0, max_iter=iters, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(lin(xtr), y_train) + weight_decay * lin.weight.square().sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        acc = {"train": float((lin(xtr).argmax(1) == y_train).float().mean()),
+               "test": float((lin(xte).argmax(1) == y_test).float().mean())}
+        pair = lambda y: y // 2  # noqa: E731 (catch/throw -> 0, give/receive -> 1)
+        acc["test_pair_type"] = float((pair(lin(xte).argmax(1)) == pair(y_test)).float().mean())
+    return acc
+
+
+def main(argv: list[str] | None = None) -> int:
+    from acrn.data import build_dataset
+    from acrn.demo.pointing import gt_people, read_relations
+    from acrn.engine.infer import load_detector
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", type=Path, required=True, help="an acrn checkpoint (Base-Model or any head)")
+    p.add_argument("--data", type=Path, required=True, help="the relational benchmark")
+    p.add_argument("--train-clips", type=int, default=800)
+    p.add_argument("--test-clips", type=int, default=400)
+    args = p.parse_args(argv)
+    torch.manual_seed(0)
+    t0 = time.perf_counter()
+    cfg, model, _, _ = load_detector(args.checkpoint)
+    dcfg = copy.deepcopy(cfg)
+    dcfg.data.root, dcfg.data.labelmap, dcfg.data.proposals, dcfg.data.crop_only = str(args.data), "", "", False
+    dcfg.data.num_workers = 0
+    ann = args.data / "annotations"
+    sets = {}
+    for split, n in (("train", args.train_clips), ("test", args.test_clips)):
+        ds = build_dataset(dcfg, split, train=False)
+        sets[split] = _features(model, ds, gt_people(ann / f"{split}.csv"),
+                                read_relations(ann / f"{split}_relations.csv"), n)
+    tr, te = sets["train"], sets["test"]
+    out = {"checkpoint": str(args.checkpoint), "data": str(args.data), "chance": 0.25, "chance_pair_type": 0.5,
+           "actors": {"train": len(tr["label"]), "test": len(te["label"])}, "readouts": {}}
+    for name in ("actor_f_a", "actor_crop_4f", "entity_cell", "entity_cell_x_side"):
+        out["readouts"][name] = {"dims": tr[name].shape[1],
+                                 **linear_readout(tr[name], tr["label"], te[name], te["label"])}
+    out["seconds"] = round(time.perf_counter() - t0, 1)
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
