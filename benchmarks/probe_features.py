@@ -17,6 +17,11 @@ from:
   -1 left): the best one relation cell could do if g_theta also knew *where* the cell lies relative to the
   actor (towards/away is motion direction times side).
 
+Then it trains :class:`FrozenRelationHead` (ACRN's relation operator, small: g_theta over [f_a; b_i; F(j, k);
+l(j, k)], a 1x1 f_phi, the mean over cells, a classifier on [f_a; f_RN]) on the same frozen features for
+many epochs, with the location terms at 1x (the paper) and 30x: whether the operator can learn the pairing
+from these features when training time is not the limit.
+
 Chance is 25 % (four balanced labels; "pair type" is 50 %). If ``entity_cell_x_side`` is far above chance,
 the features carry the relation and what a relation head has to learn is the pairing; if it is near chance,
 the features themselves do not encode the entity's motion (and the 0.01 gradient multiplier keeps the
@@ -45,7 +50,9 @@ def _features(model, dataset, gt, relations, max_clips: int) -> dict[str, torch.
     from acrn.data import collate
     from acrn.models.action_head import crop_actors
 
-    feats: dict[str, list] = {"actor_f_a": [], "actor_crop_4f": [], "entity_cell": [], "side": [], "label": []}
+    feats: dict[str, list] = {"actor_f_a": [], "actor_crop_4f": [], "entity_cell": [], "side": [], "label": [],
+                              "box": [], "clip": []}
+    fmaps: list[torch.Tensor] = []
     for i in range(min(max_clips, len(dataset))):
         sample = dataset[i]
         key = (str(sample.meta["video"]), int(sample.meta["timestamp"]))
@@ -66,7 +73,10 @@ def _features(model, dataset, gt, relations, max_clips: int) -> dict[str, torch.
             head = getattr(model.head, "actor_head", model.head)  # a relation head's own actor branch
             f_a = head.actor_features(crops)
         h, w = fmap.shape[-2:]
+        fmaps.append(fmap[0])
         for k, r in enumerate(rels):
+            feats["box"].append(actors[k] / scale)
+            feats["clip"].append(len(fmaps) - 1)
             ent = torch.tensor(r.entity, dtype=torch.float32)  # normalised xyxy
             j0, j1 = int(ent[1] * h), min(h - 1, int(ent[3] * h))
             k0, k1 = int(ent[0] * w), min(w - 1, int(ent[2] * w))
@@ -76,7 +86,8 @@ def _features(model, dataset, gt, relations, max_clips: int) -> dict[str, torch.
             feats["actor_f_a"].append(f_a[k])
             feats["actor_crop_4f"].append(crops[k].mean(dim=(1, 2)))
             feats["label"].append(RELATIONAL.index(r.action_id))
-    out = {k: torch.stack(v) for k, v in feats.items() if k not in ("side", "label")}
+    out = {k: torch.stack(v) for k, v in feats.items() if k not in ("side", "label", "clip")}
+    out["clip"], out["fmaps"] = torch.tensor(feats["clip"]), torch.stack(fmaps)
     side = torch.tensor(feats["side"])[:, None]
     out["entity_cell_x_side"] = torch.cat([out["entity_cell"], out["entity_cell"] * side], 1)
     out["label"] = torch.tensor(feats["label"])
@@ -106,6 +117,55 @@ def linear_readout(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.T
     return acc
 
 
+class FrozenRelationHead(torch.nn.Module):
+    """ACRN's relation branch, small, on frozen features: g_theta (the project's :class:`PairwiseRelation`,
+    equation 2 with section 4.2's normalisation) -> a 1x1 conv + ReLU (f_phi, light) -> mean over cells ->
+    a linear classifier on [f_a; f_RN]. ``forward(f_a Tensor[R, Ca], boxes Tensor[R, 4], fmaps
+    Tensor[R, C, h, w]) -> logits Tensor[R, classes]``."""
+
+    def __init__(self, actor_channels: int, scene_channels: int, hidden: int, coord_scale: float, classes: int):
+        super().__init__()
+        from acrn.models.relation import PairwiseRelation
+
+        self.g_theta = PairwiseRelation(actor_channels, [scene_channels], hidden, coord_scale)
+        self.f_phi = torch.nn.Sequential(torch.nn.Conv2d(hidden, hidden, 1), torch.nn.ReLU())
+        self.classifier = torch.nn.Linear(actor_channels + hidden, classes)
+
+    def forward(self, f_a: torch.Tensor, boxes: torch.Tensor, fmaps: torch.Tensor) -> torch.Tensor:
+        idx = torch.arange(len(f_a))
+        f_rn = self.f_phi(self.g_theta(f_a, boxes, idx, [fmaps])).mean(dim=(2, 3))
+        return self.classifier(torch.cat([f_a, f_rn], 1))
+
+
+def relation_readout(train: dict, test: dict, coord_scale: float = 1.0, hidden: int = 128, epochs: int = 100,
+                     batch: int = 64, seed: int = 0) -> dict[str, float]:
+    """Train / test accuracy of :class:`FrozenRelationHead` trained (Adam, L2) on the frozen features: can
+    ACRN's relation operator learn the pairing from these features at all, given many epochs?"""
+    torch.manual_seed(seed)
+    mean, std = train["actor_f_a"].mean(0), train["actor_f_a"].std(0).clamp_min(1e-6)
+    f = {k: (d["actor_f_a"] - mean) / std for k, d in (("train", train), ("test", test))}
+    head = FrozenRelationHead(f["train"].shape[1], train["fmaps"].shape[1], hidden, coord_scale, 4)
+    opt = torch.optim.AdamW(head.parameters(), lr=1e-3, weight_decay=1e-2)
+    n = len(f["train"])
+
+    def logits(split: str, d: dict, rows: torch.Tensor) -> torch.Tensor:
+        return head(f[split][rows], d["box"][rows], d["fmaps"][d["clip"][rows]])
+
+    for _ in range(epochs):
+        for rows in torch.randperm(n).split(batch):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(logits("train", train, rows), train["label"][rows]).backward()
+            opt.step()
+    with torch.no_grad():
+        acc = {}
+        for split, d in (("train", train), ("test", test)):
+            pred = torch.cat([logits(split, d, r).argmax(1) for r in torch.arange(len(d["label"])).split(256)])
+            acc[split] = float((pred == d["label"]).float().mean())
+            if split == "test":
+                acc["test_pair_type"] = float((pred // 2 == d["label"] // 2).float().mean())
+    return acc
+
+
 def main(argv: list[str] | None = None) -> int:
     from acrn.data import build_dataset
     from acrn.demo.pointing import gt_people, read_relations
@@ -116,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, required=True, help="the relational benchmark")
     p.add_argument("--train-clips", type=int, default=800)
     p.add_argument("--test-clips", type=int, default=400)
+    p.add_argument("--epochs", type=int, default=100, help="of each frozen relation head")
+    p.add_argument("--coord-scales", type=lambda v: [float(x) for x in v.split(",")] if v else [], default=[1.0, 30.0],
+                   help="b_i and l(j, k) scales of the frozen relation heads ('' for none)")
     args = p.parse_args(argv)
     torch.manual_seed(0)
     t0 = time.perf_counter()
@@ -135,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("actor_f_a", "actor_crop_4f", "entity_cell", "entity_cell_x_side"):
         out["readouts"][name] = {"dims": tr[name].shape[1],
                                  **linear_readout(tr[name], tr["label"], te[name], te["label"])}
+    for scale in args.coord_scales:
+        t = time.perf_counter()
+        acc = relation_readout(tr, te, coord_scale=scale, epochs=args.epochs)
+        out["readouts"][f"relation_head_coords_x{scale:g}"] = {**acc, "seconds": round(time.perf_counter() - t, 1)}
     out["seconds"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(out, indent=1))
     return 0
