@@ -143,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             jobs.append((job, cfg, J.fingerprint(cfg, digest, job)))
             names.append(name)
     results = run_all(jobs, args.workers, lambda m: print(m, file=sys.stderr, flush=True), keep=True)
+
     def study_runs(head: str) -> dict[int, dict]:
         paths = {s: args.study / "runs" / f"{head}-T{protocol['frames']}-seed{s}" / "result.json" for s in seeds}
         return {s: measures(json.loads(p.read_text())["metrics"], classes) for s, p in paths.items() if p.is_file()}
