@@ -19,7 +19,8 @@ from:
 
 Then it trains :class:`FrozenRelationHead` (ACRN's relation operator, small: g_theta over [f_a; b_i; F(j, k);
 l(j, k)], a 1x1 f_phi, the mean over cells, a classifier on [f_a; f_RN]) on the same frozen features for
-many epochs, with the location terms at 1x (the paper) and 30x: whether the operator can learn the pairing
+many epochs, with the location terms at 1x (the paper) and 30x (``--pools mean,max``: also with the max
+over cells in place of the mean): whether the operator can learn the pairing
 from these features when training time is not the limit.
 
 Chance is 25 % (four balanced labels; "pair type" is 50 %). If ``entity_cell_x_side`` is far above chance,
@@ -120,11 +121,13 @@ def linear_readout(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.T
 class FrozenRelationHead(torch.nn.Module):
     """ACRN's relation branch, small, on frozen features: g_theta (the project's :class:`PairwiseRelation`,
     equation 2 with section 4.2's normalisation) -> a 1x1 conv + ReLU (f_phi, light) -> mean over cells ->
-    a linear classifier on [f_a; f_RN]. ``forward(f_a Tensor[R, Ca], boxes Tensor[R, 4], fmaps
-    Tensor[R, C, h, w]) -> logits Tensor[R, classes]``."""
+    a linear classifier on [f_a; f_RN] (``pool="max"``: the max over cells instead). ``forward(f_a Tensor[R, Ca],
+    boxes Tensor[R, 4], fmaps Tensor[R, C, h, w]) -> logits Tensor[R, classes]``."""
 
-    def __init__(self, actor_channels: int, scene_channels: int, hidden: int, coord_scale: float, classes: int):
+    def __init__(self, actor_channels: int, scene_channels: int, hidden: int, coord_scale: float, classes: int,
+                 pool: str = "mean"):
         super().__init__()
+        self.pool = pool
         from acrn.models.relation import PairwiseRelation
 
         self.g_theta = PairwiseRelation(actor_channels, [scene_channels], hidden, coord_scale)
@@ -133,18 +136,19 @@ class FrozenRelationHead(torch.nn.Module):
 
     def forward(self, f_a: torch.Tensor, boxes: torch.Tensor, fmaps: torch.Tensor) -> torch.Tensor:
         idx = torch.arange(len(f_a))
-        f_rn = self.f_phi(self.g_theta(f_a, boxes, idx, [fmaps])).mean(dim=(2, 3))
+        rmap = self.f_phi(self.g_theta(f_a, boxes, idx, [fmaps]))
+        f_rn = rmap.mean(dim=(2, 3)) if self.pool == "mean" else rmap.amax(dim=(2, 3))
         return self.classifier(torch.cat([f_a, f_rn], 1))
 
 
 def relation_readout(train: dict, test: dict, coord_scale: float = 1.0, hidden: int = 128, epochs: int = 100,
-                     batch: int = 64, seed: int = 0) -> dict[str, float]:
+                     batch: int = 64, seed: int = 0, pool: str = "mean") -> dict[str, float]:
     """Train / test accuracy of :class:`FrozenRelationHead` trained (Adam, L2) on the frozen features: can
     ACRN's relation operator learn the pairing from these features at all, given many epochs?"""
     torch.manual_seed(seed)
     mean, std = train["actor_f_a"].mean(0), train["actor_f_a"].std(0).clamp_min(1e-6)
     f = {k: (d["actor_f_a"] - mean) / std for k, d in (("train", train), ("test", test))}
-    head = FrozenRelationHead(f["train"].shape[1], train["fmaps"].shape[1], hidden, coord_scale, 4)
+    head = FrozenRelationHead(f["train"].shape[1], train["fmaps"].shape[1], hidden, coord_scale, 4, pool)
     opt = torch.optim.AdamW(head.parameters(), lr=1e-3, weight_decay=1e-2)
     n = len(f["train"])
 
@@ -179,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=100, help="of each frozen relation head")
     p.add_argument("--coord-scales", type=lambda v: [float(x) for x in v.split(",")] if v else [], default=[1.0, 30.0],
                    help="b_i and l(j, k) scales of the frozen relation heads ('' for none)")
+    p.add_argument("--pools", type=lambda v: v.split(","), default=["mean"], help="f_RN pooling(s): mean, max")
     args = p.parse_args(argv)
     torch.manual_seed(0)
     t0 = time.perf_counter()
@@ -198,10 +203,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("actor_f_a", "actor_crop_4f", "entity_cell", "entity_cell_x_side"):
         out["readouts"][name] = {"dims": tr[name].shape[1],
                                  **linear_readout(tr[name], tr["label"], te[name], te["label"])}
-    for scale in args.coord_scales:
-        t = time.perf_counter()
-        acc = relation_readout(tr, te, coord_scale=scale, epochs=args.epochs)
-        out["readouts"][f"relation_head_coords_x{scale:g}"] = {**acc, "seconds": round(time.perf_counter() - t, 1)}
+    for pool in args.pools:
+        for scale in args.coord_scales:
+            t = time.perf_counter()
+            acc = relation_readout(tr, te, coord_scale=scale, epochs=args.epochs, pool=pool)
+            name = f"relation_head_coords_x{scale:g}" + ("" if pool == "mean" else f"_{pool}_pool")
+            out["readouts"][name] = {**acc, "seconds": round(time.perf_counter() - t, 1)}
     out["seconds"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(out, indent=1))
     return 0
