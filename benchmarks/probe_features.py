@@ -44,6 +44,7 @@ from pathlib import Path
 import torch
 
 RELATIONAL = (6, 7, 8, 9)  # catch, throw, give, receive (labelmap ids of the relational preset)
+POOLS = ("mean", "max")  # f_RN of the frozen relation head
 
 
 def _features(model, dataset, gt, relations, max_clips: int) -> dict[str, torch.Tensor]:
@@ -76,13 +77,13 @@ def _features(model, dataset, gt, relations, max_clips: int) -> dict[str, torch.
         h, w = fmap.shape[-2:]
         fmaps.append(fmap[0])
         for k, r in enumerate(rels):
-            feats["box"].append(actors[k] / scale)
+            a = actors[k] / scale  # normalised xyxy, as the relation head's b_i
+            feats["box"].append(a)
             feats["clip"].append(len(fmaps) - 1)
             ent = torch.tensor(r.entity, dtype=torch.float32)  # normalised xyxy
             j0, j1 = int(ent[1] * h), min(h - 1, int(ent[3] * h))
             k0, k1 = int(ent[0] * w), min(w - 1, int(ent[2] * w))
             feats["entity_cell"].append(fmap[0, :, j0:j1 + 1, k0:k1 + 1].mean(dim=(1, 2)))
-            a = actors[k] / scale
             feats["side"].append(1.0 if (ent[0] + ent[2]) > (a[0] + a[2]) else -1.0)
             feats["actor_f_a"].append(f_a[k])
             feats["actor_crop_4f"].append(crops[k].mean(dim=(1, 2)))
@@ -111,11 +112,10 @@ def linear_readout(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.T
 
     opt.step(closure)
     with torch.no_grad():
-        acc = {"train": float((lin(xtr).argmax(1) == y_train).float().mean()),
-               "test": float((lin(xte).argmax(1) == y_test).float().mean())}
-        pair = lambda y: y // 2  # noqa: E731 (catch/throw -> 0, give/receive -> 1)
-        acc["test_pair_type"] = float((pair(lin(xte).argmax(1)) == pair(y_test)).float().mean())
-    return acc
+        pred = lin(xte).argmax(1)
+        return {"train": float((lin(xtr).argmax(1) == y_train).float().mean()),
+                "test": float((pred == y_test).float().mean()),
+                "test_pair_type": float((pred // 2 == y_test // 2).float().mean())}  # catch/throw 0, give/receive 1
 
 
 class FrozenRelationHead(torch.nn.Module):
@@ -127,9 +127,11 @@ class FrozenRelationHead(torch.nn.Module):
     def __init__(self, actor_channels: int, scene_channels: int, hidden: int, coord_scale: float, classes: int,
                  pool: str = "mean"):
         super().__init__()
-        self.pool = pool
         from acrn.models.relation import PairwiseRelation
 
+        if pool not in POOLS:
+            raise ValueError(f"pool {pool!r}: expected one of {POOLS}")
+        self.pool = pool
         self.g_theta = PairwiseRelation(actor_channels, [scene_channels], hidden, coord_scale)
         self.f_phi = torch.nn.Sequential(torch.nn.Conv2d(hidden, hidden, 1), torch.nn.ReLU())
         self.classifier = torch.nn.Linear(actor_channels + hidden, classes)
@@ -178,20 +180,26 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", type=Path, required=True, help="an acrn checkpoint (Base-Model or any head)")
     p.add_argument("--data", type=Path, required=True, help="the relational benchmark")
-    p.add_argument("--train-clips", type=int, default=800)
-    p.add_argument("--test-clips", type=int, default=400)
+    p.add_argument("--train-clips", type=int, default=800, help="at most this many train key frames")
+    p.add_argument("--test-clips", type=int, default=400, help="at most this many test key frames")
     p.add_argument("--epochs", type=int, default=100, help="of each frozen relation head")
     p.add_argument("--coord-scales", type=lambda v: [float(x) for x in v.split(",")] if v else [], default=[1.0, 30.0],
                    help="b_i and l(j, k) scales of the frozen relation heads ('' for none)")
     p.add_argument("--pools", type=lambda v: v.split(","), default=["mean"], help="f_RN pooling(s): mean, max")
     args = p.parse_args(argv)
+    if bad := [x for x in args.pools if x not in POOLS]:
+        p.error(f"--pools {','.join(bad)}: expected a comma-separated subset of {','.join(POOLS)}")
+    ann = args.data / "annotations"
+    if missing := [str(f) for s in ("train", "test") for f in (ann / f"{s}.csv", ann / f"{s}_relations.csv")
+                   if not f.is_file()]:
+        p.error(f"{args.data}: not a relational benchmark (missing {', '.join(missing)}; "
+                "make one with acrn synth --preset relational)")
     torch.manual_seed(0)
     t0 = time.perf_counter()
     cfg, model, _, _ = load_detector(args.checkpoint)
     dcfg = copy.deepcopy(cfg)
     dcfg.data.root, dcfg.data.labelmap, dcfg.data.proposals, dcfg.data.crop_only = str(args.data), "", "", False
     dcfg.data.num_workers = 0
-    ann = args.data / "annotations"
     sets = {}
     for split, n in (("train", args.train_clips), ("test", args.test_clips)):
         ds = build_dataset(dcfg, split, train=False)
